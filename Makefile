@@ -1,0 +1,41 @@
+# Redis Consensus Lab. `make demo` and `make test` each set up everything on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: all demo test lint bench soak redis cleanup clean help
+
+help:
+	@echo "make demo    the main job: kill a real master under 3 real Sentinels, print the merged timeline"
+	@echo "make test    the CI suite (real Redis processes, simulator seeds, fuzzing)"
+	@echo "make lint    ruff and mypy --strict"
+	@echo "make cleanup end processes an interrupted run left behind"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed; set PYTHON=python3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	@touch $(STAMP)
+
+redis:
+	@scripts/ensure-redis.sh
+
+demo: $(STAMP) redis
+	$(BIN)/redis-lab demo
+
+test: $(STAMP) redis
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+cleanup: $(STAMP)
+	$(BIN)/redis-lab cleanup
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,60 @@
+"""The ``redis-lab`` command line.
+
+The core knows no component: each one registers its subcommands through the
+``redis_lab.commands`` entry point group, as ``register(subparsers)`` functions that add
+a parser and set ``func`` (taking the parsed arguments, returning an exit status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+from labkit.errors import LabError, UsageError
+
+__all__ = ["build_parser", "main"]
+
+ENTRY_POINT_GROUP = "redis_lab.commands"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="redis-lab",
+        description="Redis Consensus Lab: Redis's coordination mechanisms, side by side with the real thing.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            register = entry.load()
+        except Exception as exc:
+            print(f"redis-lab: command {entry.name!r} is unavailable: {exc}", file=sys.stderr)
+            continue
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        status = func(args)
+    except UsageError as exc:
+        print(f"redis-lab {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except LabError as exc:
+        print(f"redis-lab {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("redis-lab: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
