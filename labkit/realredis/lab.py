@@ -194,11 +194,17 @@ class Lab:
         host: str = "127.0.0.1",
         port: int | None = None,
         extra: list[tuple[str, ConfigValue]] | None = None,
+        via: tuple[str, int] | None = None,
         start: bool = True,
     ) -> RedisProcess:
-        """A real ``redis-server --sentinel`` monitoring ``master``."""
+        """A real ``redis-server --sentinel`` monitoring ``master``.
+
+        ``via`` is the address the Sentinel uses to reach the master instead of the
+        master's own (a fault proxy in front of it, for example).
+        """
+        master_host, master_port = via or (master.host, master.port)
         directives: list[tuple[str, ConfigValue]] = [
-            ("sentinel monitor", [master_name, master.host, str(master.port), str(quorum)]),
+            ("sentinel monitor", [master_name, master_host, str(master_port), str(quorum)]),
             ("sentinel down-after-milliseconds", [master_name, str(down_after_ms)]),
             ("sentinel failover-timeout", [master_name, str(failover_timeout_ms)]),
             ("sentinel parallel-syncs", [master_name, str(parallel_syncs)]),

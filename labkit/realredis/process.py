@@ -118,6 +118,9 @@ class RedisProcess:
             ("dir", str(self.workdir)),
             ("logfile", str(self.log_path)),
             ("daemonize", "no"),
+            # Every lab process binds one loopback address only. Protected mode would refuse
+            # peers on other loopback addresses (127.0.0.N), which the fault proxy relies on.
+            ("protected-mode", "no"),
         ]
         if self.host != "127.0.0.1":
             base.append(("bind-source-addr", self.host))
