@@ -11,6 +11,7 @@ help:
 	@echo "make demo    the main job: kill a real master under 3 real Sentinels, print the merged timeline"
 	@echo "make test    the CI suite (real Redis processes, simulator seeds, fuzzing)"
 	@echo "make lint    ruff and mypy --strict"
+	@echo "make soak    thousands of simulation seeds (SEEDS=5000)"
 	@echo "make cleanup end processes an interrupted run left behind"
 
 $(STAMP): pyproject.toml
@@ -33,6 +34,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+SEEDS ?= 5000
+soak: $(STAMP)
+	$(BIN)/redis-lab soak --seeds $(SEEDS)
 
 cleanup: $(STAMP)
 	$(BIN)/redis-lab cleanup

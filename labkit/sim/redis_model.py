@@ -1,0 +1,502 @@
+"""A small simulation model of what Sentinel and a commit protocol see of a Redis server.
+
+It is a model for the simulator, not Redis. It keeps: the role (master or replica),
+the master link and its status, the replication offset and ids, ``INFO`` replication
+fields in Redis 7.0's layout, ``SLAVEOF``/``REPLICAOF``, pub/sub routing, and a few
+key commands (GET, SET with NX/XX/EX/PX/PXAT, INCR, DEL, EXISTS, PTTL) that are
+enough for SET-NX-style key locks. Replies are Python values: ``str`` for status
+replies, ``bytes`` for bulk strings, ``None`` for nil, ``int``, ``list``, and
+:class:`RedisError` for error replies (with Redis's texts).
+
+Replication runs in :class:`labkit.sim.redis_fleet.RedisFleet`: ``SLAVEOF`` only records the new master, as
+in Redis, and ``RedisFleet.replicate`` connects, full-syncs and streams writes when
+the two are reachable. The offset grows by the RESP size of each propagated command;
+Redis's own pings to replicas (which also move the offset) are not modelled. As in
+Redis, ``PUBLISH`` is propagated to replicas, whose subscribers receive it too.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from labkit.actions import RedisArg
+
+__all__ = [
+    "MODELLED_VERSION",
+    "PubSubMessage",
+    "RedisError",
+    "RedisModel",
+    "ReplicaLink",
+    "copy_data",
+    "resp_size",
+]
+
+MODELLED_VERSION = "7.0.15"
+"""The Redis version whose INFO layout and error texts this model follows."""
+
+REPLID_NONE = "0" * 40
+READONLY = "READONLY You can't write against a read only replica."
+WRITE_COMMANDS = frozenset({b"SET", b"INCR", b"DEL"})
+BACKLOG_ENTRIES_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RedisError:
+    """An error reply; ``message`` is Redis's text without the leading ``-``."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PubSubMessage:
+    """A pub/sub message for the subscribed client ``client``, from server ``server``."""
+
+    server: str
+    client: str
+    channel: bytes
+    message: bytes
+
+
+@dataclass(slots=True)
+class ReplicaLink:
+    """A master's view of one connected replica (an INFO ``slaveN:`` line)."""
+
+    host: str
+    port: int
+    ack_offset: int = 0
+    last_ack_ms: int = 0
+
+
+def _b(arg: RedisArg) -> bytes:
+    if isinstance(arg, bytes):
+        return arg
+    return str(arg).encode()
+
+
+def resp_size(args: Sequence[bytes]) -> int:
+    """Bytes of ``args`` as a RESP array of bulk strings (what the offset counts)."""
+    size = len(f"*{len(args)}\r\n")
+    for arg in args:
+        size += len(f"${len(arg)}\r\n") + len(arg) + 2
+    return size
+
+
+def _int(arg: bytes) -> int | None:
+    try:
+        return int(arg)
+    except ValueError:
+        return None
+
+
+@dataclass(slots=True)
+class _Value:
+    data: bytes
+    expires_at_ms: int | None = None
+
+
+@dataclass(slots=True)
+class RedisModel:
+    """One modelled server at ``host:port``. ``name`` is ``host:port``."""
+
+    host: str
+    port: int
+    run_id: str
+    replid: str
+    role: str = "master"
+    master_host: str | None = None
+    master_port: int | None = None
+    master_link_up: bool = False
+    master_last_io_ms: int = 0
+    master_link_down_since_ms: int = 0
+    offset: int = 0
+    replid2: str = REPLID_NONE
+    second_repl_offset: int = -1
+    replica_priority: int = 100
+    repl_timeout_ms: int = 60_000
+    replicas: dict[str, ReplicaLink] = field(default_factory=dict)
+    data: dict[bytes, _Value] = field(default_factory=dict)
+    subscribers: dict[bytes, dict[str, None]] = field(default_factory=dict)
+    backlog: list[tuple[int, tuple[bytes, ...]]] = field(default_factory=list)
+    outbox: list[PubSubMessage] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, host: str, port: int, rng: random.Random) -> RedisModel:
+        """A fresh master with ids drawn from ``rng``."""
+        return cls(host=host, port=port, run_id=_hex40(rng), replid=_hex40(rng))
+
+    @property
+    def name(self) -> str:
+        """``host:port``, the name commands are addressed to."""
+        return f"{self.host}:{self.port}"
+
+    # -- commands ------------------------------------------------------------------
+    def execute(
+        self,
+        args: Sequence[RedisArg],
+        *,
+        client: str,
+        now_ms: int,
+        rng: random.Random | None = None,
+    ) -> object:
+        """Run one command from ``client``; pub/sub deliveries collect in ``outbox``."""
+        if not args:
+            return RedisError("ERR empty command")
+        argv = [_b(arg) for arg in args]
+        cmd = argv[0].upper()
+        handler = _HANDLERS.get(cmd)
+        if handler is None:
+            shown = argv[0].decode(errors="replace")
+            return RedisError(
+                f"ERR unknown command '{shown}', with args beginning with: "
+                + "".join(f"'{a.decode(errors='replace')}' " for a in argv[1:])
+            )
+        low, high = _ARITY[cmd]
+        if not low <= len(argv) <= high:
+            return RedisError(f"ERR wrong number of arguments for '{cmd.decode().lower()}' command")
+        if cmd in WRITE_COMMANDS and self.role == "slave":
+            return RedisError(READONLY)
+        return handler(self, argv, client, now_ms, rng)
+
+    def _propagate(self, argv: Sequence[bytes]) -> None:
+        entry = tuple(argv)
+        self.offset += resp_size(entry)
+        self._log(self.offset, entry)
+
+    def _log(self, end_offset: int, argv: tuple[bytes, ...]) -> None:
+        self.backlog.append((end_offset, argv))
+        if len(self.backlog) > BACKLOG_ENTRIES_MAX:
+            del self.backlog[: len(self.backlog) - BACKLOG_ENTRIES_MAX]
+
+    def backlog_first_offset(self) -> int:
+        """The offset of the first byte the backlog holds (0 if it is empty)."""
+        if not self.backlog:
+            return 0
+        end, argv = self.backlog[0]
+        return end - resp_size(argv) + 1
+
+    def _live(self, key: bytes, now_ms: int) -> _Value | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if value.expires_at_ms is not None and value.expires_at_ms <= now_ms:
+            if self.role == "master":  # masters expire and propagate a DEL
+                del self.data[key]
+                self._propagate((b"DEL", key))
+            return None
+        return value
+
+    def apply_replicated(self, argv: tuple[bytes, ...], end_offset: int) -> None:
+        """Apply one command from the master's stream (a replica, or a chained one)."""
+        cmd = argv[0].upper()
+        if cmd == b"SET":
+            expires = None
+            if len(argv) >= 5 and argv[3].upper() == b"PXAT":
+                expires = int(argv[4])
+            self.data[argv[1]] = _Value(argv[2], expires)
+        elif cmd == b"DEL":
+            for key in argv[1:]:
+                self.data.pop(key, None)
+        elif cmd == b"PUBLISH":
+            self._deliver(argv[1], argv[2])
+        self.offset = end_offset
+        self._log(end_offset, argv)
+
+    def _deliver(self, channel: bytes, message: bytes) -> int:
+        clients = self.subscribers.get(channel, {})
+        for client in clients:
+            self.outbox.append(PubSubMessage(self.name, client, channel, message))
+        return len(clients)
+
+    def take_outbox(self) -> list[PubSubMessage]:
+        """Pub/sub deliveries since the last call, in order."""
+        out, self.outbox = self.outbox, []
+        return out
+
+    # -- INFO ----------------------------------------------------------------------
+    def info(self, section: str, now_ms: int) -> bytes:
+        """The ``INFO`` text for ``section`` (``replication``, ``server`` or all)."""
+        parts: list[str] = []
+        if section in ("", "all", "default", "everything", "server"):
+            parts.append(
+                "# Server\r\n"
+                f"redis_version:{MODELLED_VERSION}\r\n"
+                "redis_mode:standalone\r\n"
+                f"run_id:{self.run_id}\r\n"
+                f"tcp_port:{self.port}\r\n"
+            )
+        if section in ("", "all", "default", "everything", "replication"):
+            parts.append(self.info_replication(now_ms))
+        return "\r\n".join(parts).encode()
+
+    def info_replication(self, now_ms: int) -> str:
+        """The ``# Replication`` section as Redis 7.0 lays it out."""
+        lines = ["# Replication", f"role:{self.role}"]
+        if self.role == "slave":
+            lines += [
+                f"master_host:{self.master_host}",
+                f"master_port:{self.master_port}",
+                f"master_link_status:{'up' if self.master_link_up else 'down'}",
+            ]
+            if self.master_link_up:
+                lines.append(
+                    f"master_last_io_seconds_ago:{(now_ms - self.master_last_io_ms) // 1000}"
+                )
+            else:
+                lines.append("master_last_io_seconds_ago:-1")
+            lines += [
+                "master_sync_in_progress:0",
+                f"slave_read_repl_offset:{self.offset}",
+                f"slave_repl_offset:{self.offset}",
+            ]
+            if not self.master_link_up:
+                since = (now_ms - self.master_link_down_since_ms) // 1000
+                lines.append(f"master_link_down_since_seconds:{since}")
+            lines += [
+                f"slave_priority:{self.replica_priority}",
+                "slave_read_only:1",
+                "replica_announced:1",
+            ]
+        lines.append(f"connected_slaves:{len(self.replicas)}")
+        for i, link in enumerate(self.replicas.values()):
+            lag = (now_ms - link.last_ack_ms) // 1000
+            lines.append(
+                f"slave{i}:ip={link.host},port={link.port},state=online,"
+                f"offset={link.ack_offset},lag={lag}"
+            )
+        first = self.backlog_first_offset()
+        lines += [
+            "master_failover_state:no-failover",
+            f"master_replid:{self.replid}",
+            f"master_replid2:{self.replid2}",
+            f"master_repl_offset:{self.offset}",
+            f"second_repl_offset:{self.second_repl_offset}",
+            "repl_backlog_active:1",
+            "repl_backlog_size:1048576",
+            f"repl_backlog_first_byte_offset:{first}",
+            f"repl_backlog_histlen:{self.offset - first + 1 if self.backlog else 0}",
+        ]
+        return "\r\n".join(lines) + "\r\n"
+
+
+def copy_data(data: dict[bytes, _Value]) -> dict[bytes, _Value]:
+    """A deep copy of a dataset (what a full sync transfers)."""
+    return {key: _Value(value.data, value.expires_at_ms) for key, value in data.items()}
+
+
+def _hex40(rng: random.Random) -> str:
+    return f"{rng.getrandbits(160):040x}"
+
+
+Handler = Callable[[RedisModel, list[bytes], str, int, "random.Random | None"], object]
+
+
+def _ping(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    return argv[1] if len(argv) == 2 else "PONG"
+
+
+def _get(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    value = m._live(argv[1], now)
+    return None if value is None else value.data
+
+
+def _set(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    key, data = argv[1], argv[2]
+    nx = xx = False
+    expires: int | None = None
+    i = 3
+    while i < len(argv):
+        opt = argv[i].upper()
+        if opt == b"NX" and not xx:
+            nx = True
+        elif opt == b"XX" and not nx:
+            xx = True
+        elif opt in (b"EX", b"PX", b"PXAT") and expires is None and i + 1 < len(argv):
+            amount = _int(argv[i + 1])
+            if amount is None:
+                return RedisError("ERR value is not an integer or out of range")
+            if amount <= 0:
+                return RedisError("ERR invalid expire time in 'set' command")
+            expires = {b"EX": now + amount * 1000, b"PX": now + amount, b"PXAT": amount}[opt]
+            i += 1
+        else:
+            return RedisError("ERR syntax error")
+        i += 1
+    exists = m._live(key, now) is not None
+    if (nx and exists) or (xx and not exists):
+        return None
+    m.data[key] = _Value(data, expires)
+    if expires is None:
+        m._propagate((b"SET", key, data))
+    else:
+        m._propagate((b"SET", key, data, b"PXAT", str(expires).encode()))
+    return "OK"
+
+
+def _incr(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    value = m._live(argv[1], now)
+    current = 0 if value is None else _int(value.data)
+    if current is None:
+        return RedisError("ERR value is not an integer or out of range")
+    current += 1
+    expires = None if value is None else value.expires_at_ms
+    m.data[argv[1]] = _Value(str(current).encode(), expires)
+    if expires is None:
+        m._propagate((b"SET", argv[1], str(current).encode()))
+    else:
+        m._propagate((b"SET", argv[1], str(current).encode(), b"PXAT", str(expires).encode()))
+    return current
+
+
+def _del(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    removed = [key for key in argv[1:] if m._live(key, now) is not None]
+    for key in removed:
+        m.data.pop(key, None)
+    if removed:
+        m._propagate((b"DEL", *removed))
+    return len(removed)
+
+
+def _exists(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    return sum(1 for key in argv[1:] if m._live(key, now) is not None)
+
+
+def _pttl(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    value = m._live(argv[1], now)
+    if value is None:
+        return -2
+    return -1 if value.expires_at_ms is None else value.expires_at_ms - now
+
+
+def _publish(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    count = m._deliver(argv[1], argv[2])
+    if m.role == "master":
+        m._propagate((b"PUBLISH", argv[1], argv[2]))
+    return count
+
+
+def _subscribe(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    replies: list[object] = []
+    for channel in argv[1:]:
+        m.subscribers.setdefault(channel, {})[client] = None
+        count = sum(1 for subs in m.subscribers.values() if client in subs)
+        replies.append([b"subscribe", channel, count])
+    return replies[0] if len(replies) == 1 else replies
+
+
+def _unsubscribe(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    channels = argv[1:] or [c for c, subs in m.subscribers.items() if client in subs]
+    replies: list[object] = []
+    for channel in channels:
+        subs = m.subscribers.get(channel, {})
+        subs.pop(client, None)
+        if not subs:
+            m.subscribers.pop(channel, None)
+        count = sum(1 for s in m.subscribers.values() if client in s)
+        replies.append([b"unsubscribe", channel, count])
+    if not replies:
+        return [b"unsubscribe", None, 0]
+    return replies[0] if len(replies) == 1 else replies
+
+
+def _slaveof(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    host, port_arg = argv[1].decode(errors="replace"), argv[2]
+    if host.upper() == "NO" and port_arg.upper() == b"ONE":
+        if m.role == "slave":
+            m.role = "master"
+            m.replid2, m.second_repl_offset = m.replid, m.offset + 1
+            m.replid = _hex40(rng or random.Random(m.offset ^ m.port))
+            m.master_host = m.master_port = None
+            m.master_link_up = False
+        return "OK"
+    port = _int(port_arg)
+    if port is None or not 0 < port < 65536:
+        return RedisError("ERR Invalid master port")
+    if m.role == "slave" and m.master_host == host and m.master_port == port:
+        return "OK Already connected to specified master"
+    m.role = "slave"
+    m.master_host, m.master_port = host, port
+    m.master_link_up = False
+    m.master_link_down_since_ms = now
+    return "OK"
+
+
+def _role(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    if m.role == "master":
+        return [
+            b"master",
+            m.offset,
+            [
+                [r.host.encode(), str(r.port).encode(), str(r.ack_offset).encode()]
+                for r in m.replicas.values()
+            ],
+        ]
+    state = b"connected" if m.master_link_up else b"connect"
+    return [b"slave", (m.master_host or "").encode(), m.master_port, state, m.offset]
+
+
+def _info(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    section = argv[1].decode(errors="replace").lower() if len(argv) > 1 else ""
+    return m.info(section, now)
+
+
+_HANDLERS: dict[bytes, Handler] = {
+    b"PING": _ping,
+    b"GET": _get,
+    b"SET": _set,
+    b"INCR": _incr,
+    b"DEL": _del,
+    b"EXISTS": _exists,
+    b"PTTL": _pttl,
+    b"PUBLISH": _publish,
+    b"SUBSCRIBE": _subscribe,
+    b"UNSUBSCRIBE": _unsubscribe,
+    b"SLAVEOF": _slaveof,
+    b"REPLICAOF": _slaveof,
+    b"ROLE": _role,
+    b"INFO": _info,
+}
+_BIG = 1 << 30
+_ARITY: dict[bytes, tuple[int, int]] = {
+    b"PING": (1, 2),
+    b"GET": (2, 2),
+    b"SET": (3, _BIG),
+    b"INCR": (2, 2),
+    b"DEL": (2, _BIG),
+    b"EXISTS": (2, _BIG),
+    b"PTTL": (2, 2),
+    b"PUBLISH": (3, 3),
+    b"SUBSCRIBE": (2, _BIG),
+    b"UNSUBSCRIBE": (1, _BIG),
+    b"SLAVEOF": (3, 3),
+    b"REPLICAOF": (3, 3),
+    b"ROLE": (1, 1),
+    b"INFO": (1, 2),
+}
