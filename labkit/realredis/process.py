@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from labkit.realredis import reaper
 from labkit.realredis.binaries import RedisBinaries, find_binaries
@@ -234,8 +236,13 @@ class RedisProcess:
     # -- talking to it ------------------------------------------------------------------
 
     def client(self, **kwargs: Any) -> redis.Redis:
-        """A redis-py client for this process (decoded strings, short timeouts)."""
+        """A redis-py client for this process (decoded strings, short timeouts, no retries).
+
+        redis-py retries with backoff by default, which would hide the very faults the
+        lab injects; pass ``retry=...`` to get them back.
+        """
         options: dict[str, Any] = {
+            "retry": Retry(NoBackoff(), 0),
             "host": self.host,
             "port": self.port,
             "password": self.password,
