@@ -23,9 +23,11 @@ from redis.sentinel import Sentinel
 
 from labkit.events import Event
 from labkit.realredis import Lab, RedisProcess, TopologyError, wait_until
+from labkit.timeline.html import write_html
 from labkit.timeline.merge import Anchor, Timeline, first_occurrences, merge
 from labkit.timeline.redislog import read_log
 from labkit.timeline.render import render_first_occurrences, render_table
+from labkit.timeline.report import SummaryTable
 
 __all__ = ["DemoResult", "register", "run_demo"]
 
@@ -109,7 +111,9 @@ def _replica_events(proc: RedisProcess, zero: Anchor) -> list[Event]:
     ]
 
 
-def run_demo(out: TextIO = sys.stdout, *, keep: Path | None = None) -> DemoResult:
+def run_demo(
+    out: TextIO = sys.stdout, *, keep: Path | None = None, html: Path | None = None
+) -> DemoResult:
     """Run the failover once and print the story to ``out``."""
     with Lab() as lab:
         print(
@@ -175,6 +179,26 @@ def run_demo(out: TextIO = sys.stdout, *, keep: Path | None = None) -> DemoResul
         width = shutil.get_terminal_size((120, 40)).columns
         print("\nThe merged timeline (3 Sentinels, and the replicas' own log lines):", file=out)
         print(render_table(timeline, width=width, zero_label="master killed"), file=out)
+        if html is not None:
+            write_html(
+                html,
+                timeline,
+                title="A real Redis Sentinel failover: master killed",
+                subtitle=f"Redis {lab.binaries.version_text}, 3 Sentinels, quorum 2, down-after-milliseconds {DOWN_AFTER_MS}",
+                summary=[
+                    ("old master", old),
+                    ("new master", new),
+                    ("first write on the new master", f"+{first_write_s:.2f} s"),
+                    ("failed attempts before it", str(failures)),
+                ],
+                table=SummaryTable.of_first_occurrences(
+                    {n: firsts[n] for n in sentinel_names if n in firsts},
+                    corner="sentinel",
+                    caption="first occurrence per Sentinel (seconds after the kill)",
+                ),
+                zero_label="master killed (SIGKILL)",
+            )
+            print(f"\nHTML report written to {html}", file=out)
         if keep is not None:
             shutil.copytree(lab.base_dir, keep, dirs_exist_ok=True)
             print(f"\nLogs and configs kept in {keep}", file=out)
@@ -189,12 +213,15 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--keep", type=Path, metavar="DIR", help="copy the logs and configs to DIR")
+    parser.add_argument(
+        "--html", type=Path, metavar="FILE", help="also write the timeline as an HTML report"
+    )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    run_demo(keep=args.keep)
+    run_demo(keep=args.keep, html=args.html)
     print(
         f"\nDone in {time.monotonic() - started:.1f}s; every process it started has been stopped."
     )

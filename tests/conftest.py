@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 
@@ -21,3 +23,21 @@ def replay_seed(request: pytest.FixtureRequest) -> int | None:
     value = request.config.getoption("seed")
     assert value is None or isinstance(value, int)
     return value
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any lab process started by this pytest is still alive at the end."""
+    import os
+    import signal
+
+    from labkit.realredis.reaper import find_lab_processes
+
+    mine = [p for p in find_lab_processes() if p.owner_pid == os.getpid()]
+    if not mine:
+        return
+    for proc in mine:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    listing = "\n".join(f"  pid {p.pid}: {p.cmdline}" for p in mine)
+    print(f"\nERROR: the test run left {len(mine)} lab process(es) running:\n{listing}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -4,9 +4,10 @@
 - :mod:`.jsonl`: the JSON-lines event stream.
 - :mod:`.merge`: several sources on one relative time axis; first occurrences.
 - :mod:`.render`: text tables, lanes and summary grids for a terminal.
+- :mod:`.html`: the self-contained HTML report (:mod:`.report` holds its inputs,
+  :mod:`.chart` its SVG).
 
-Renderers only read a :class:`~labkit.timeline.merge.Timeline`; a new output format
-(an HTML report) is a new module beside :mod:`.render` that does the same.
+Renderers only read a :class:`~labkit.timeline.merge.Timeline`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from labkit.timeline.errors import (
     MergeError,
     TimelineError,
 )
+from labkit.timeline.html import render_html, write_html
 from labkit.timeline.jsonl import (
     EventStreamWriter,
     dumps_event,
@@ -52,20 +54,33 @@ from labkit.timeline.render import (
     render_summary,
     render_table,
 )
+from labkit.timeline.report import (
+    FaultWindow,
+    OpSpan,
+    ReportError,
+    SummaryTable,
+    derive_fault_windows,
+    relative_ns,
+)
 
 __all__ = [
     "Anchor",
     "EventStreamError",
     "EventStreamWriter",
+    "FaultWindow",
     "LogFormatError",
     "LogParseError",
     "MergeError",
+    "OpSpan",
     "ParsedLog",
     "RedisLogWriter",
+    "ReportError",
     "SkippedLine",
+    "SummaryTable",
     "TimedEvent",
     "Timeline",
     "TimelineError",
+    "derive_fault_windows",
     "dumps_event",
     "first_occurrence",
     "first_occurrences",
@@ -79,10 +94,13 @@ __all__ = [
     "parse_log",
     "read_events",
     "read_log",
+    "relative_ns",
     "render_first_occurrences",
+    "render_html",
     "render_lanes",
     "render_summary",
     "render_table",
     "split_message",
     "write_events",
+    "write_html",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +15,9 @@ from labkit.timeline.merge import first_occurrences
 
 @pytest.mark.realredis
 @pytest.mark.slow
-def test_demo_tells_a_real_failover() -> None:
+def test_demo_tells_a_real_failover(tmp_path: Path) -> None:
     out = io.StringIO()
-    result = run_demo(out)
+    result = run_demo(out, html=tmp_path / "report.html")
     text = out.getvalue()
     assert result.new_master != result.old_master
     # Detection cannot beat down-after-milliseconds (1000 ms): a figure below it is a bug.
@@ -36,11 +37,17 @@ def test_demo_tells_a_real_failover() -> None:
     assert switched == set(sentinels)
     assert "+switch-master" in text
     assert "master killed" in text
+    page = (tmp_path / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "+switch-master" in page
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "labkit", *args], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "labkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
