@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint bench soak redis cleanup clean help
+.PHONY: all demo test lint bench soak redis cleanup clean help study-partition
 
 help:
 	@echo "make demo    the main job: kill a real master under 3 real Sentinels, print the merged timeline"
 	@echo "make test    the CI suite (real Redis processes, simulator seeds, fuzzing)"
 	@echo "make lint    ruff and mypy --strict"
+	@echo "make study-partition  lost acknowledged writes of real Redis + Sentinel under a partition (N=runs)"
 	@echo "make soak    thousands of simulation seeds (SEEDS=5000)"
 	@echo "make cleanup end processes an interrupted run left behind"
 
@@ -34,6 +35,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+N ?= 1
+study-partition: $(STAMP) redis
+	$(BIN)/redis-lab study partition --runs $(N) --html runs/partition/report.html
 
 SEEDS ?= 5000
 soak: $(STAMP)

@@ -11,12 +11,28 @@ import argparse
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
+from typing import Any
 
 from labkit.errors import LabError, UsageError
 
 __all__ = ["build_parser", "main"]
 
 ENTRY_POINT_GROUP = "redis_lab.commands"
+# Groups of subcommands that several components add to: ``redis-lab study NAME``.
+GROUPS = {
+    "study": ("redis_lab.studies", "run a side-by-side study (real Redis and ours, with faults)"),
+    "bench": ("redis_lab.benches", "run a benchmark against the real component, in one run"),
+}
+
+
+def _load(group: str, subparsers: Any) -> None:
+    for entry in sorted(entry_points(group=group), key=lambda e: e.name):
+        try:
+            register = entry.load()
+        except Exception as exc:  # one broken component must not hide the others
+            print(f"redis-lab: {entry.name!r} is unavailable: {exc}", file=sys.stderr)
+            continue
+        register(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,13 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Redis Consensus Lab: Redis's coordination mechanisms, side by side with the real thing.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        try:
-            register = entry.load()
-        except Exception as exc:
-            print(f"redis-lab: command {entry.name!r} is unavailable: {exc}", file=sys.stderr)
+    _load(ENTRY_POINT_GROUP, subparsers)
+    for name, (group, help_text) in GROUPS.items():
+        if not entry_points(group=group):
             continue
-        register(subparsers)
+        grouped = subparsers.add_parser(name, help=help_text, description=help_text)
+        _load(group, grouped.add_subparsers(dest="subcommand", metavar=name.upper(), required=True))
     return parser
 
 

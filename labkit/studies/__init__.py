@@ -1,0 +1,1 @@
+"""Studies: real Redis (and our components) under faults, with reports."""
