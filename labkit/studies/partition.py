@@ -238,13 +238,13 @@ def run_partition(
 def report_lines(runs: Sequence[PartitionRun], out: TextIO) -> None:
     """The one-screen summary: acknowledged, lost, refused, per guard."""
     print(
-        f"{'master setting':28} {'acknowledged':>12} {'lost':>16} {'refused':>9} {'promoted at':>12}",
+        f"{'master setting':36} {'acknowledged':>12} {'lost':>16} {'refused':>9} {'promoted at':>12}",
         file=out,
     )
     for run in runs:
-        share = f"{run.lost_count} ({100 * run.lost_count / max(run.acknowledged, 1):.0f}%)"
+        share = f"{run.lost_count:,} ({100 * run.lost_count / max(run.acknowledged, 1):.0f}%)"
         promoted = f"+{run.promoted_after_s:.2f}s" if run.promoted_after_s is not None else "-"
         print(
-            f"{run.guard:28} {run.acknowledged:>12,} {share:>16} {run.refused:>9,} {promoted:>12}",
+            f"{GUARD_LABELS[run.guard]:36} {run.acknowledged:>12,} {share:>16} {run.refused:>9,} {promoted:>12}",
             file=out,
         )

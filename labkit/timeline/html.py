@@ -256,6 +256,7 @@ def write_html(
         nemesis_source=nemesis_source,
     )
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8", newline="\n")
     return target
 
