@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint bench soak redis cleanup clean help study-partition
+.PHONY: all demo test lint bench soak redis docker cleanup clean help study-partition
 
 help:
 	@echo "make demo    the main job: kill a real master under 3 real Sentinels, print the merged timeline"
 	@echo "make test    the CI suite (real Redis processes, simulator seeds, fuzzing)"
 	@echo "make lint    ruff and mypy --strict"
+	@echo "make docker  (root) install/start a Docker engine and build the Redis image for tests/containers"
 	@echo "make study-partition  lost acknowledged writes of real Redis + Sentinel under a partition (N=runs)"
 	@echo "make soak    thousands of simulation seeds (SEEDS=5000)"
 	@echo "make cleanup end processes an interrupted run left behind"
@@ -28,7 +29,12 @@ redis:
 demo: $(STAMP) redis
 	$(BIN)/redis-lab demo
 
-test: $(STAMP) redis
+docker: $(STAMP) redis
+	@scripts/ensure-docker.sh
+	@PYTHON=$(BIN)/python scripts/build-images.sh
+
+# In CI (CI=true) the container tests must run, so the engine and the image come first.
+test: $(STAMP) redis $(if $(filter true,$(CI)),docker)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

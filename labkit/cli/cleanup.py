@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from labkit.realredis import reaper
+from labkit.realredis import dockercli, reaper
 
 __all__ = ["register"]
 
@@ -13,10 +13,11 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "cleanup",
-        help="end every process an interrupted lab run left behind",
+        help="end every process and container an interrupted lab run left behind",
         description=(
-            "Find processes that carry the lab's run marker (REDIS_LAB_RUN) and end those "
-            "whose owner is gone. With --all, end those of runs still in progress too."
+            "Find processes that carry the lab's run marker (REDIS_LAB_RUN), and containers, "
+            "networks and test images with the label redis-lab.run, and end those whose "
+            "owner is gone. With --all, end those of runs still in progress too."
         ),
     )
     parser.add_argument("--all", action="store_true", help="also end processes of live runs")
@@ -34,4 +35,18 @@ def run(args: argparse.Namespace) -> int:
     for info in found:
         print(f"{verb} pid {info.pid} (run {info.run_id}): {info.cmdline}")
     print(f"{verb} {len(found)} process(es)")
+    _containers(args)
     return 0
+
+
+def _containers(args: argparse.Namespace) -> None:
+    """Containers, networks and test images labelled with a lab run (when an engine answers)."""
+    if dockercli.engine_version(timeout_s=5) is None:
+        print("no Docker engine answers: no containers to look at")
+        return
+    if args.dry_run:
+        found = dockercli.leftovers()
+        print(f"would remove (owners alive or not): {found.describe()}")
+        return
+    removed = dockercli.remove_leftovers(include_live_owners=args.all)
+    print(f"removed: {removed.describe()}")

@@ -1,0 +1,348 @@
+"""The container backend: real Redis servers and Sentinels in Docker containers.
+
+:class:`ContainerLab` mirrors the process backend (:class:`labkit.realredis.Lab`): a context
+manager with ``server()``, ``sentinel()``, ``replication_group()`` and ``sentinel_group()``,
+whose :class:`RedisContainer` nodes can be killed, stopped, paused and cut off.
+
+* Each lab creates one Docker network, ``redis-lab-<run id>``, with a fixed subnet, and gives
+  every container a fixed address in it, so that a node keeps its address across a restart
+  or a disconnect. Nodes address each other by those addresses; a Sentinel hands them out.
+* The host side reaches a node only through its port published on ``127.0.0.1`` (a random
+  host port). A client that must follow an in-network address (what a Sentinel says) runs
+  inside the network: :meth:`RedisContainer.cli` is ``docker exec <node> redis-cli ...``.
+* Containers start through testcontainers (Ryuk off, ``docker_host`` mode, ``TC_HOST``
+  ``127.0.0.1``); faults use the Docker API: ``kill`` is ``docker kill``, ``pause`` is
+  ``docker pause``, ``disconnect`` is ``docker network disconnect``.
+* Everything carries ``redis-lab.run=<run id>`` and ``redis-lab.owner=<pid>`` labels. On exit,
+  even after a failure, the lab removes its containers and its network.
+* A node writes its config file (``/data/redis.conf`` or ``/data/sentinel.conf``) on its first
+  start only, so a restarted node keeps what it rewrote (a Sentinel its identity and epochs).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from testcontainers.core.docker_client import DockerClient
+
+from labkit.realredis import reaper
+from labkit.realredis.container_node import (
+    SENTINEL_PORT,
+    SERVER_PORT,
+    LabNetwork,
+    RedisContainer,
+    publish_on_loopback,
+    wait_for,
+)
+from labkit.realredis.dockercli import OWNER_LABEL, RUN_LABEL, ContainerError, Leftovers, leftovers
+from labkit.realredis.process import ConfigValue, Kind
+
+__all__ = [
+    "SENTINEL_PORT",
+    "SERVER_PORT",
+    "ContainerLab",
+    "ContainerReplicationGroup",
+    "ContainerSentinelGroup",
+    "RedisContainer",
+    "configure_testcontainers",
+    "publish_on_loopback",
+    "wait_for",
+]
+
+_TC_DEFAULTS = {
+    "TESTCONTAINERS_RYUK_DISABLED": "true",  # Ryuk's image cannot be pulled here
+    "TESTCONTAINERS_CONNECTION_MODE": "docker_host",  # reach containers via published ports
+    "TC_HOST": "127.0.0.1",  # ... on loopback, not the bridge gateway
+}
+
+
+def configure_testcontainers() -> None:
+    """Set the testcontainers settings this backend needs, unless the environment sets them."""
+    from testcontainers.core.config import ConnectionMode
+    from testcontainers.core.config import testcontainers_config as config
+
+    for key, value in _TC_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    config.ryuk_disabled = os.environ["TESTCONTAINERS_RYUK_DISABLED"].lower() in {
+        "1",
+        "true",
+        "yes",
+    }
+    config.connection_mode_override = ConnectionMode(os.environ["TESTCONTAINERS_CONNECTION_MODE"])
+    config.tc_host_override = os.environ["TC_HOST"]
+
+
+@dataclass(slots=True)
+class ContainerReplicationGroup:
+    """A master and its replicas, in containers."""
+
+    master: RedisContainer
+    replicas: list[RedisContainer]
+
+    @property
+    def servers(self) -> list[RedisContainer]:
+        return [self.master, *self.replicas]
+
+    def by_address(self, address: str) -> RedisContainer:
+        """The server at in-network ``ip:port`` (what a Sentinel reports)."""
+        for server in self.servers:
+            if server.address == address:
+                return server
+        raise KeyError(address)
+
+
+@dataclass(slots=True)
+class ContainerSentinelGroup:
+    """Real Sentinels in containers, monitoring one master under ``master_name``."""
+
+    master_name: str
+    sentinels: list[RedisContainer]
+    quorum: int
+
+    def master_address(self, sentinel: RedisContainer | None = None) -> str | None:
+        """``ip:port`` that a Sentinel gives for the master (asked inside the network)."""
+        asked = sentinel or self.sentinels[0]
+        out = asked.cli("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.master_name)
+        parts = out.split()
+        return f"{parts[0]}:{parts[1]}" if len(parts) == 2 else None
+
+    def host_addresses(self) -> list[tuple[str, int]]:
+        """Published addresses of the Sentinels. A host-side Sentinel client would receive
+        in-network master addresses, which the host does not use; ask with :meth:`master_address`."""
+        return [("127.0.0.1", s.host_port) for s in self.sentinels]
+
+
+def _fields(reply: Any) -> dict[str, Any]:
+    if isinstance(reply, list):
+        return dict(zip(reply[::2], reply[1::2], strict=False))
+    return dict(reply)
+
+
+class ContainerLab:
+    """One Docker network and every container started on it, torn down together."""
+
+    def __init__(self, image: str | None = None, *, run_id: str | None = None) -> None:
+        configure_testcontainers()
+        if image is None:
+            from labkit.realredis.images import ensure_redis_image
+
+            image = ensure_redis_image()
+        self.image = image
+        self.run_id = run_id or reaper.new_run_id()
+        self.network_name = f"redis-lab-{self.run_id}"
+        self.labels = {RUN_LABEL: self.run_id, OWNER_LABEL: str(os.getpid())}
+        self.containers: list[RedisContainer] = []
+        self.subnet: ipaddress.IPv4Network | None = None
+        self._docker: DockerClient | None = None
+        self._network: LabNetwork | None = None
+        self._free_ips: Iterator[ipaddress.IPv4Address] = iter(())
+
+    def __enter__(self) -> ContainerLab:
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Create the lab's network with a fixed subnet (docker picks a free one first)."""
+        if self._network is not None:
+            return
+        self._docker = DockerClient()
+        networks = self._docker.client.networks
+        probe = networks.create(self.network_name, driver="bridge", labels=self.labels)
+        try:
+            probe.reload()
+            config = probe.attrs["IPAM"]["Config"][0]
+        finally:
+            probe.remove()
+        subnet = ipaddress.IPv4Network(config["Subnet"])
+        gateway = config.get("Gateway") or str(next(subnet.hosts()))
+        ipam = {"Driver": "default", "Config": [{"Subnet": str(subnet), "Gateway": gateway}]}
+        api = networks.create(self.network_name, driver="bridge", labels=self.labels, ipam=ipam)
+        self._network = LabNetwork(self.network_name, api)
+        self.subnet = subnet
+        self._free_ips = (ip for ip in subnet.hosts() if int(ip) - int(subnet[0]) >= 10)
+
+    def close(self) -> None:
+        """Remove every container (paused ones too), then the network; report what is left."""
+        problems: list[str] = []
+        for node in reversed(self.containers):
+            try:
+                node.remove()
+            except Exception as exc:  # keep going: the rest must go too
+                problems.append(f"{node.name}: {exc}")
+        self.containers.clear()
+        if self._network is not None:
+            try:
+                self._network.api.remove()
+            except Exception as exc:
+                problems.append(f"network {self.network_name}: {exc}")
+            self._network = None
+        if self._docker is not None:
+            self._docker.client.close()
+            self._docker = None
+        if problems:
+            raise ContainerError("cleanup failed: " + "; ".join(problems))
+
+    def leftovers(self) -> Leftovers:
+        """What Docker still holds with this run's label (nothing, after :meth:`close`)."""
+        return leftovers(self.run_id)
+
+    # -- single nodes -------------------------------------------------------------------
+
+    def _add(
+        self,
+        name: str,
+        kind: Kind,
+        directives: list[tuple[str, ConfigValue]],
+        *,
+        password: str | None,
+        start: bool,
+    ) -> RedisContainer:
+        self.open()
+        assert self._network is not None
+        if any(node.name == name for node in self.containers):
+            raise ValueError(f"a node named {name!r} already exists in this lab")
+        ip = next(self._free_ips, None)
+        if ip is None:
+            raise ContainerError(f"no free address left in {self.subnet}")
+        node = RedisContainer(
+            name,
+            kind,
+            image=self.image,
+            network=self._network,
+            ip=str(ip),
+            directives=directives,
+            labels=dict(self.labels),
+            container_name=f"{self.run_id}-{name}",
+            password=password,
+        )
+        self.containers.append(node)
+        return node.start() if start else node
+
+    def server(
+        self,
+        name: str | None = None,
+        *,
+        password: str | None = None,
+        replica_of: RedisContainer | None = None,
+        extra: Sequence[tuple[str, ConfigValue]] | None = None,
+        start: bool = True,
+    ) -> RedisContainer:
+        """A standalone ``redis-server`` (or a replica of ``replica_of``) in a container."""
+        directives: list[tuple[str, ConfigValue]] = list(extra or [])
+        if replica_of is not None:
+            directives.append(("replicaof", [replica_of.ip, str(replica_of.port)]))
+        name = name or f"redis-{sum(n.kind is Kind.SERVER for n in self.containers) + 1}"
+        return self._add(name, Kind.SERVER, directives, password=password, start=start)
+
+    def sentinel(
+        self,
+        master: RedisContainer,
+        *,
+        master_name: str = "mymaster",
+        quorum: int = 2,
+        down_after_ms: int = 30000,
+        failover_timeout_ms: int = 180000,
+        parallel_syncs: int = 1,
+        name: str | None = None,
+        extra: Sequence[tuple[str, ConfigValue]] | None = None,
+        start: bool = True,
+    ) -> RedisContainer:
+        """A real Sentinel (``redis-server --sentinel``) monitoring ``master`` by its address."""
+        directives: list[tuple[str, ConfigValue]] = [
+            ("sentinel monitor", [master_name, master.ip, str(master.port), str(quorum)]),
+            ("sentinel down-after-milliseconds", [master_name, str(down_after_ms)]),
+            ("sentinel failover-timeout", [master_name, str(failover_timeout_ms)]),
+            ("sentinel parallel-syncs", [master_name, str(parallel_syncs)]),
+        ]
+        if master.password is not None:
+            directives.append(("sentinel auth-pass", [master_name, master.password]))
+        directives += extra or []
+        name = name or f"sentinel-{sum(n.kind is Kind.SENTINEL for n in self.containers) + 1}"
+        return self._add(name, Kind.SENTINEL, directives, password=None, start=start)
+
+    # -- topologies ---------------------------------------------------------------------
+
+    def replication_group(
+        self,
+        replicas: int = 2,
+        *,
+        password: str | None = None,
+        extra: Sequence[tuple[str, ConfigValue]] | None = None,
+        timeout_s: float = 30.0,
+    ) -> ContainerReplicationGroup:
+        """A master with ``replicas`` replicas, waited on until every link is up."""
+        master = self.server("master", password=password, extra=extra)
+        group = ContainerReplicationGroup(
+            master,
+            [
+                self.server(f"replica-{i + 1}", password=password, replica_of=master, extra=extra)
+                for i in range(replicas)
+            ],
+        )
+
+        def synced() -> bool:
+            if int(master.info("replication").get("connected_slaves", 0)) < replicas:
+                return False
+            return all(
+                r.info("replication").get("master_link_status") == "up" for r in group.replicas
+            )
+
+        wait_for(synced, timeout_s=timeout_s, what=f"{replicas} replicas of {master.name} to sync")
+        return group
+
+    def sentinel_group(
+        self,
+        group: ContainerReplicationGroup,
+        sentinels: int = 3,
+        *,
+        quorum: int = 2,
+        master_name: str = "mymaster",
+        down_after_ms: int = 30000,
+        failover_timeout_ms: int = 180000,
+        parallel_syncs: int = 1,
+        timeout_s: float = 30.0,
+    ) -> ContainerSentinelGroup:
+        """Real Sentinels monitoring ``group``; waits until each knows every replica and peer."""
+        nodes = [
+            self.sentinel(
+                group.master,
+                master_name=master_name,
+                quorum=quorum,
+                down_after_ms=down_after_ms,
+                failover_timeout_ms=failover_timeout_ms,
+                parallel_syncs=parallel_syncs,
+            )
+            for _ in range(sentinels)
+        ]
+
+        def discovered() -> bool:
+            for node in nodes:
+                with node.client() as conn:
+                    state = _fields(conn.execute_command("SENTINEL", "MASTER", master_name))
+                if int(state["num-slaves"]) < len(group.replicas):
+                    return False
+                if int(state["num-other-sentinels"]) < sentinels - 1:
+                    return False
+            return True
+
+        wait_for(
+            discovered, timeout_s=timeout_s, what=f"{sentinels} sentinels to discover each other"
+        )
+        return ContainerSentinelGroup(master_name, nodes, quorum)
