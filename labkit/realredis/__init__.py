@@ -7,8 +7,9 @@ from labkit.realredis.errors import (
     RedisStartError,
     TopologyError,
 )
-from labkit.realredis.lab import Cluster, Lab, ReplicationGroup, SentinelGroup, wait_until
+from labkit.realredis.lab import Cluster, Lab, ReplicationGroup, SentinelGroup
 from labkit.realredis.process import Kind, RedisProcess
+from labkit.realredis.topology import wait_until
 
 __all__ = [
     "Cluster",

@@ -21,6 +21,7 @@ from testcontainers.core.exceptions import ContainerStartException
 
 from labkit.realredis.dockercli import ContainerError, docker
 from labkit.realredis.process import ConfigValue, Kind, render_config
+from labkit.realredis.topology import wait_until
 
 __all__ = [
     "SENTINEL_PORT",
@@ -57,14 +58,14 @@ def wait_for(
     condition: Callable[[], bool], *, timeout_s: float, what: str, interval_s: float = 0.1
 ) -> None:
     """Poll ``condition`` until it holds, or raise :class:`ContainerError` naming ``what``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with contextlib.suppress(redis.exceptions.RedisError, OSError, ContainerError):
-            if condition():
-                return
-        if time.monotonic() >= deadline:
-            raise ContainerError(f"timed out after {timeout_s:.1f}s waiting for {what}")
-        time.sleep(interval_s)
+    wait_until(
+        condition,
+        timeout_s=timeout_s,
+        what=what,
+        interval_s=interval_s,
+        ignore=(ContainerError,),
+        error=ContainerError,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from labkit.realredis.container_node import (
 )
 from labkit.realredis.dockercli import OWNER_LABEL, RUN_LABEL, ContainerError, Leftovers, leftovers
 from labkit.realredis.process import ConfigValue, Kind
+from labkit.realredis.topology import replicas_synced, sentinel_directives
 
 __all__ = [
     "SENTINEL_PORT",
@@ -265,14 +266,16 @@ class ContainerLab:
         start: bool = True,
     ) -> RedisContainer:
         """A real Sentinel (``redis-server --sentinel``) monitoring ``master`` by its address."""
-        directives: list[tuple[str, ConfigValue]] = [
-            ("sentinel monitor", [master_name, master.ip, str(master.port), str(quorum)]),
-            ("sentinel down-after-milliseconds", [master_name, str(down_after_ms)]),
-            ("sentinel failover-timeout", [master_name, str(failover_timeout_ms)]),
-            ("sentinel parallel-syncs", [master_name, str(parallel_syncs)]),
-        ]
-        if master.password is not None:
-            directives.append(("sentinel auth-pass", [master_name, master.password]))
+        directives = sentinel_directives(
+            master_name,
+            master.ip,
+            master.port,
+            quorum=quorum,
+            down_after_ms=down_after_ms,
+            failover_timeout_ms=failover_timeout_ms,
+            parallel_syncs=parallel_syncs,
+            auth_pass=master.password,
+        )
         directives += extra or []
         name = name or f"sentinel-{sum(n.kind is Kind.SENTINEL for n in self.containers) + 1}"
         return self._add(name, Kind.SENTINEL, directives, password=None, start=start)
@@ -297,14 +300,11 @@ class ContainerLab:
             ],
         )
 
-        def synced() -> bool:
-            if int(master.info("replication").get("connected_slaves", 0)) < replicas:
-                return False
-            return all(
-                r.info("replication").get("master_link_status") == "up" for r in group.replicas
-            )
-
-        wait_for(synced, timeout_s=timeout_s, what=f"{replicas} replicas of {master.name} to sync")
+        wait_for(
+            lambda: replicas_synced(master, group.replicas),
+            timeout_s=timeout_s,
+            what=f"{replicas} replicas of {master.name} to sync",
+        )
         return group
 
     def sentinel_group(

@@ -7,39 +7,21 @@ real Sentinels monitoring it, and a real Redis Cluster.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-
-import redis
 
 from labkit.realredis import reaper
 from labkit.realredis.binaries import find_binaries
 from labkit.realredis.errors import RedisStartError, TopologyError
 from labkit.realredis.ports import free_port
 from labkit.realredis.process import ConfigValue, Kind, RedisProcess
+from labkit.realredis.topology import replicas_synced, sentinel_directives, wait_until
 
-__all__ = ["Cluster", "Lab", "ReplicationGroup", "SentinelGroup", "wait_until"]
-
-
-def wait_until(
-    condition: Callable[[], bool], *, timeout_s: float, what: str, interval_s: float = 0.05
-) -> None:
-    """Poll ``condition`` until it holds, or raise :class:`TopologyError` naming ``what``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with contextlib.suppress(redis.exceptions.RedisError, OSError):
-            if condition():
-                return
-        if time.monotonic() >= deadline:
-            raise TopologyError(f"timed out after {timeout_s:.1f}s waiting for {what}")
-        time.sleep(interval_s)
+__all__ = ["Cluster", "Lab", "ReplicationGroup", "SentinelGroup"]
 
 
 @dataclass(slots=True)
@@ -203,14 +185,16 @@ class Lab:
         master's own (a fault proxy in front of it, for example).
         """
         master_host, master_port = via or (master.host, master.port)
-        directives: list[tuple[str, ConfigValue]] = [
-            ("sentinel monitor", [master_name, master_host, str(master_port), str(quorum)]),
-            ("sentinel down-after-milliseconds", [master_name, str(down_after_ms)]),
-            ("sentinel failover-timeout", [master_name, str(failover_timeout_ms)]),
-            ("sentinel parallel-syncs", [master_name, str(parallel_syncs)]),
-        ]
-        if master.password is not None:
-            directives.append(("sentinel auth-pass", [master_name, master.password]))
+        directives = sentinel_directives(
+            master_name,
+            master_host,
+            master_port,
+            quorum=quorum,
+            down_after_ms=down_after_ms,
+            failover_timeout_ms=failover_timeout_ms,
+            parallel_syncs=parallel_syncs,
+            auth_pass=master.password,
+        )
         directives += extra or []
         name = name or f"sentinel-{sum(p.kind is Kind.SENTINEL for p in self.processes) + 1}"
         return self._spawn(
@@ -255,15 +239,10 @@ class Lab:
             ],
         )
 
-        def synced() -> bool:
-            if int(master.info("replication").get("connected_slaves", 0)) < replicas:
-                return False
-            return all(
-                r.info("replication").get("master_link_status") == "up" for r in group.replicas
-            )
-
         wait_until(
-            synced, timeout_s=timeout_s, what=f"{replicas} replicas of {master.address} to sync"
+            lambda: replicas_synced(master, group.replicas),
+            timeout_s=timeout_s,
+            what=f"{replicas} replicas of {master.address} to sync",
         )
         return group
 

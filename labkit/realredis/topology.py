@@ -1,0 +1,72 @@
+"""What the process and container backends share: waiting, Sentinel config, sync checks."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import redis
+
+from labkit.realredis.errors import RealRedisError, TopologyError
+from labkit.realredis.process import ConfigValue
+
+__all__ = ["HasInfo", "replicas_synced", "sentinel_directives", "wait_until"]
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    *,
+    timeout_s: float,
+    what: str,
+    interval_s: float = 0.05,
+    ignore: tuple[type[BaseException], ...] = (),
+    error: type[RealRedisError] = TopologyError,
+) -> None:
+    """Poll ``condition`` until it holds, or raise ``error`` naming ``what``.
+
+    Redis and socket errors inside ``condition`` (and those in ``ignore``) count as "not yet".
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(redis.exceptions.RedisError, OSError, *ignore):
+            if condition():
+                return
+        if time.monotonic() >= deadline:
+            raise error(f"timed out after {timeout_s:.1f}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def sentinel_directives(
+    master_name: str,
+    host: str,
+    port: int,
+    *,
+    quorum: int,
+    down_after_ms: int,
+    failover_timeout_ms: int,
+    parallel_syncs: int,
+    auth_pass: str | None,
+) -> list[tuple[str, ConfigValue]]:
+    """The ``sentinel ...`` lines that make a real Sentinel monitor ``host:port``."""
+    directives: list[tuple[str, ConfigValue]] = [
+        ("sentinel monitor", [master_name, host, str(port), str(quorum)]),
+        ("sentinel down-after-milliseconds", [master_name, str(down_after_ms)]),
+        ("sentinel failover-timeout", [master_name, str(failover_timeout_ms)]),
+        ("sentinel parallel-syncs", [master_name, str(parallel_syncs)]),
+    ]
+    if auth_pass is not None:
+        directives.append(("sentinel auth-pass", [master_name, auth_pass]))
+    return directives
+
+
+class HasInfo(Protocol):
+    def info(self, section: str | None = None) -> Mapping[str, Any]: ...
+
+
+def replicas_synced(master: HasInfo, replicas: Sequence[HasInfo]) -> bool:
+    """Whether ``master`` counts every replica and each one reports its link up."""
+    if int(master.info("replication").get("connected_slaves", 0)) < len(replicas):
+        return False
+    return all(r.info("replication").get("master_link_status") == "up" for r in replicas)
