@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
         description="Rerun one seed of a simulation scenario (the seed a failing test printed) "
         "and print its timeline: faults and the events the cores emitted, in virtual time.",
     )
-    replay.add_argument("seed", type=_seed, help="the seed to replay")
+    replay.add_argument("seed", type=_seed, nargs="?", help="the seed to replay")
     replay.add_argument("--scenario", help="scenario name (default: the only one, if just one)")
     replay.add_argument(
         "--jsonl", type=Path, metavar="FILE", help="also write the events as JSON lines"
@@ -103,6 +103,8 @@ def _replay(args: argparse.Namespace) -> int:
         for name in scenario_names():
             print(f"{name:16} {get_scenario(name).description}")
         return 0
+    if args.seed is None:
+        raise UsageError("give the seed to replay (or --list to see the scenarios)")
     name = _pick_scenario(args.scenario)
     result = run_seed(name, args.seed)
     print(_describe(result))

@@ -38,6 +38,22 @@ class RedisFleet:
     def __contains__(self, name: object) -> bool:
         return name in self.servers
 
+    def crash(self, name: str) -> None:
+        """Kill server ``name`` (commands to it are refused until ``restart``)."""
+        self.servers[name].crash()
+
+    def restart(self, name: str, now_ms: int) -> None:
+        """Start a crashed server again (a new run id)."""
+        server = self.servers[name]
+        if not server.alive:
+            server.restart(self._rng, now_ms)
+
+    def pause(self, name: str, paused: bool = True) -> None:
+        """SIGSTOP (``paused=True``) or SIGCONT a server: a paused one never answers."""
+        server = self.servers[name]
+        if server.alive:
+            server.paused = paused
+
     def execute(self, name: str, args: Sequence[RedisArg], *, client: str, now_ms: int) -> object:
         """Run a command on server ``name``."""
         return self.servers[name].execute(args, client=client, now_ms=now_ms, rng=self._rng)
@@ -50,11 +66,14 @@ class RedisFleet:
         ``reachable(a, b)`` says whether server ``a`` can reach server ``b`` now.
         """
         for replica in self.servers.values():
-            if replica.role != "slave":
+            if replica.role != "slave" or not replica.alive or replica.paused:
                 continue
             master = self.servers.get(f"{replica.master_host}:{replica.master_port}")
+            if master is not None and not master.alive:
+                master = None
             both_ways = (
                 master is not None
+                and not master.paused
                 and reachable(replica.name, master.name)
                 and reachable(master.name, replica.name)
             )
@@ -75,6 +94,7 @@ class RedisFleet:
                 other = self.servers.get(name)
                 attached = (
                     other is not None
+                    and other.alive
                     and other.role == "slave"
                     and other.master_host == master.host
                     and other.master_port == master.port

@@ -6,7 +6,13 @@ fields in Redis 7.0's layout, ``SLAVEOF``/``REPLICAOF``, pub/sub routing, and a 
 key commands (GET, SET with NX/XX/EX/PX/PXAT, INCR, DEL, EXISTS, PTTL) that are
 enough for SET-NX-style key locks. Replies are Python values: ``str`` for status
 replies, ``bytes`` for bulk strings, ``None`` for nil, ``int``, ``list``, and
-:class:`RedisError` for error replies (with Redis's texts).
+:class:`RedisError` for error replies (with Redis's texts). A server can crash (every
+command then fails with :class:`RedisLinkError` "refused", its connections, pub/sub
+subscriptions and replica links are gone) and restart (a new run id, the role and
+data it had, as after a config rewrite and a clean RDB save), or be paused (SIGSTOP:
+no reply at all, see ``RedisFleet``). ``MULTI``/``EXEC``/``DISCARD``, ``CONFIG REWRITE``
+and ``CLIENT KILL TYPE normal|pubsub`` / ``CLIENT SETNAME`` are modelled for Sentinel's
+SLAVEOF transaction.
 
 Replication runs in :class:`labkit.sim.redis_fleet.RedisFleet`: ``SLAVEOF`` only records the new master, as
 in Redis, and ``RedisFleet.replicate`` connects, full-syncs and streams writes when
@@ -27,6 +33,7 @@ __all__ = [
     "MODELLED_VERSION",
     "PubSubMessage",
     "RedisError",
+    "RedisLinkError",
     "RedisModel",
     "ReplicaLink",
     "copy_data",
@@ -47,6 +54,14 @@ class RedisError:
     """An error reply; ``message`` is Redis's text without the leading ``-``."""
 
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedisLinkError:
+    """No reply: the connection was refused or reset (``kind``), e.g. a crashed server."""
+
+    kind: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +135,9 @@ class RedisModel:
     subscribers: dict[bytes, dict[str, None]] = field(default_factory=dict)
     backlog: list[tuple[int, tuple[bytes, ...]]] = field(default_factory=list)
     outbox: list[PubSubMessage] = field(default_factory=list)
+    alive: bool = True
+    paused: bool = False
+    transactions: dict[str, list[list[bytes]]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, host: str, port: int, rng: random.Random) -> RedisModel:
@@ -131,6 +149,25 @@ class RedisModel:
         """``host:port``, the name commands are addressed to."""
         return f"{self.host}:{self.port}"
 
+    # -- process faults --------------------------------------------------------------
+    def crash(self) -> None:
+        """The process dies: connections, subscriptions and replica links are gone."""
+        self.alive = False
+        self.paused = False
+        self.subscribers.clear()
+        self.transactions.clear()
+        self.outbox.clear()
+        self.replicas.clear()
+        self.master_link_up = False
+
+    def restart(self, rng: random.Random, now_ms: int) -> None:
+        """Start again with a new run id, keeping role, master and data."""
+        self.alive = True
+        self.run_id = _hex40(rng)
+        if self.role == "slave":
+            self.master_link_up = False
+            self.master_link_down_since_ms = now_ms
+
     # -- commands ------------------------------------------------------------------
     def execute(
         self,
@@ -141,9 +178,40 @@ class RedisModel:
         rng: random.Random | None = None,
     ) -> object:
         """Run one command from ``client``; pub/sub deliveries collect in ``outbox``."""
+        if not self.alive:
+            return RedisLinkError("refused", f"connection refused by {self.name}")
         if not args:
             return RedisError("ERR empty command")
         argv = [_b(arg) for arg in args]
+        cmd = argv[0].upper()
+        queued = self.transactions.get(client)
+        if queued is not None and cmd not in (b"EXEC", b"DISCARD", b"MULTI"):
+            if cmd not in _HANDLERS and cmd not in _TRANSACTION_COMMANDS:
+                return RedisError(f"ERR unknown command '{argv[0].decode(errors='replace')}'")
+            queued.append(argv)
+            return "QUEUED"
+        if cmd in _TRANSACTION_COMMANDS:
+            return self._transaction(cmd, argv, client, now_ms, rng)
+        return self._run(argv, client, now_ms, rng)
+
+    def _transaction(
+        self, cmd: bytes, argv: list[bytes], client: str, now_ms: int, rng: random.Random | None
+    ) -> object:
+        if cmd == b"MULTI":
+            if client in self.transactions:
+                return RedisError("ERR MULTI calls can not be nested")
+            self.transactions[client] = []
+            return "OK"
+        queued = self.transactions.pop(client, None)
+        if queued is None:
+            return RedisError(f"ERR {cmd.decode()} without MULTI")
+        if cmd == b"DISCARD":
+            return "OK"
+        return [self._run(each, client, now_ms, rng) for each in queued]
+
+    def _run(
+        self, argv: list[bytes], client: str, now_ms: int, rng: random.Random | None
+    ) -> object:
         cmd = argv[0].upper()
         handler = _HANDLERS.get(cmd)
         if handler is None:
@@ -444,6 +512,36 @@ def _slaveof(
     return "OK"
 
 
+def _config(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    if argv[1].upper() == b"REWRITE" and len(argv) == 2:
+        return "OK"
+    return RedisError(f"ERR unknown subcommand '{argv[1].decode(errors='replace')}'.")
+
+
+def _client(
+    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
+) -> object:
+    sub = argv[1].upper()
+    if sub == b"SETNAME" and len(argv) == 3:
+        return "OK"
+    if sub == b"KILL" and len(argv) == 4 and argv[2].upper() == b"TYPE":
+        kind = argv[3].lower()
+        if kind == b"pubsub":
+            victims = {c for subs in m.subscribers.values() for c in subs if c != client}
+            m.subscribers = {
+                channel: {c: None for c in subs if c == client}
+                for channel, subs in m.subscribers.items()
+                if client in subs
+            }
+            return len(victims)
+        if kind == b"normal":
+            return 0  # the model keeps no other normal connections
+        return RedisError(f"ERR Unknown client type '{kind.decode(errors='replace')}'")
+    return RedisError(f"ERR unknown subcommand '{argv[1].decode(errors='replace')}'.")
+
+
 def _role(
     m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
 ) -> object:
@@ -482,7 +580,10 @@ _HANDLERS: dict[bytes, Handler] = {
     b"REPLICAOF": _slaveof,
     b"ROLE": _role,
     b"INFO": _info,
+    b"CONFIG": _config,
+    b"CLIENT": _client,
 }
+_TRANSACTION_COMMANDS = frozenset({b"MULTI", b"EXEC", b"DISCARD"})
 _BIG = 1 << 30
 _ARITY: dict[bytes, tuple[int, int]] = {
     b"PING": (1, 2),
@@ -499,4 +600,6 @@ _ARITY: dict[bytes, tuple[int, int]] = {
     b"REPLICAOF": (3, 3),
     b"ROLE": (1, 1),
     b"INFO": (1, 2),
+    b"CONFIG": (2, _BIG),
+    b"CLIENT": (2, _BIG),
 }

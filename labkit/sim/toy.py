@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 BUGS = ("double-vote", "volatile-vote", "send-before-persist")
-LOCK_SERVER = ("10.0.0.100", 6379)
+LOCK_SERVER = ("127.0.10.100", 6379)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,12 @@ Nodes carry out their actions in list order: ``Persist`` goes to the node's
 ``RedisReply``), ``Reply`` to the test's client log, ``Emit`` and ``Apply`` to the
 trace. A crash loses the core and the unsynced tail of its storage; a restart builds a
 new core from the factory and calls ``restore`` with what storage recovered.
+
+Commands from one node to one Redis server travel in order, and so do their replies,
+as on one TCP connection (a transaction's MULTI ... EXEC stays in order). A modelled
+server can be crashed (commands get a ``RedisLinkError`` reply), restarted, or paused
+(commands get no reply at all) with :meth:`Simulator.crash_redis`,
+:meth:`Simulator.restart_redis` and :meth:`Simulator.pause_redis`.
 Invariants run after every step and raise :class:`InvariantViolation` with the seed.
 """
 
@@ -160,6 +166,7 @@ class Simulator:
         self._storage_rng = rng_for(seed, "storage")
         self._invariants: list[tuple[str, Invariant]] = []
         self._redis_round_scheduled = False
+        self._redis_fifo: dict[tuple[str, str], int] = {}
 
     # -- set-up --------------------------------------------------------------------
     @property
@@ -236,6 +243,24 @@ class Simulator:
         node = self.nodes[node_id]
         if not node.up:
             self._start(node)
+
+    def crash_redis(self, name: str) -> None:
+        """Crash the modelled Redis server ``name`` now."""
+        self.redis.crash(name)
+        self.trace.record(self.now_ms, "crash", name, "redis")
+
+    def restart_redis(self, name: str) -> None:
+        """Restart the crashed Redis server ``name`` now (no-op if it is up)."""
+        if not self.redis[name].alive:
+            self.redis.restart(name, self.now_ms)
+            self.trace.record(self.now_ms, "restart", name, "redis")
+
+    def pause_redis(self, name: str, paused: bool = True) -> None:
+        """Pause (SIGSTOP) or resume the Redis server ``name``."""
+        self.redis.pause(name, paused)
+        self.trace.record(
+            self.now_ms, "network", name, "redis paused" if paused else "redis resumed"
+        )
 
     def apply_fault(self, fault: Fault) -> None:
         """Carry out one fault now."""
@@ -402,12 +427,15 @@ class Simulator:
         if self.network.blocked(item.node, item.target):
             self.trace.record(self.now_ms, "drop", item.target, item.args)
             return
+        if self.redis[item.target].paused:
+            self.trace.record(self.now_ms, "drop", item.target, item.args)
+            return
         value = self.redis.execute(item.target, item.args, client=item.node, now_ms=self.now_ms)
         self.trace.record(self.now_ms, "redis-exec", item.target, (item.args, value))
         back = _RedisBack(
             item.node, item.incarnation, item.target, RedisReply(item.target, item.args, value)
         )
-        self._push(self.now_ms + self.network.delay_ms(item.target, item.node), back)
+        self._push(self._fifo_time(item.target, item.node), back)
         self._deliver_pushes()
 
     def _deliver_pushes(self) -> None:
@@ -463,13 +491,19 @@ class Simulator:
                 if action.target not in self.redis:
                     raise SimError(f"{node.id} sent a command to unknown Redis {action.target!r}")
                 self._push(
-                    now + self.network.delay_ms(node.id, action.target),
+                    self._fifo_time(node.id, action.target),
                     _RedisExec(node.id, node.incarnation, action.target, action.args),
                 )
             elif isinstance(action, Apply):
                 node.applied.append(action.command)
             else:  # pragma: no cover - the union is exhaustive
                 raise SimError(f"{node.id} returned a non-action {action!r}")
+
+    def _fifo_time(self, src: str, dst: str) -> int:
+        """Arrival time of the next item on the ordered Redis connection ``src -> dst``."""
+        at = max(self.now_ms + self.network.delay_ms(src, dst), self._redis_fifo.get((src, dst), 0))
+        self._redis_fifo[(src, dst)] = at
+        return at
 
     def _maybe_compact(self, node: Node) -> None:
         limit = self.compact_every_records

@@ -10,14 +10,14 @@ import pytest
 from labkit.sim.redis_fleet import RedisFleet
 from labkit.sim.redis_model import RedisError, RedisModel, resp_size
 
-M, R1, R2 = "10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6380"
+M, R1, R2 = "127.0.10.1:6379", "127.0.10.2:6379", "127.0.10.3:6380"
 
 
 def fleet() -> RedisFleet:
     servers = RedisFleet(random.Random(1))
-    servers.add("10.0.0.1", 6379)
-    servers.add("10.0.0.2", 6379)
-    servers.add("10.0.0.3", 6380)
+    servers.add("127.0.10.1", 6379)
+    servers.add("127.0.10.2", 6379)
+    servers.add("127.0.10.3", 6380)
     return servers
 
 
@@ -37,8 +37,8 @@ def info(servers: RedisFleet, name: str, now: int = 0) -> dict[str, str]:
 
 def replicated() -> RedisFleet:
     servers = fleet()
-    assert run(servers, R1, "SLAVEOF", "10.0.0.1", 6379) == "OK"
-    assert run(servers, R2, "REPLICAOF", "10.0.0.1", "6379") == "OK"
+    assert run(servers, R1, "SLAVEOF", "127.0.10.1", 6379) == "OK"
+    assert run(servers, R2, "REPLICAOF", "127.0.10.1", "6379") == "OK"
     servers.replicate(0)
     return servers
 
@@ -52,8 +52,8 @@ def test_master_info_lists_online_replicas() -> None:
     assert fields["connected_slaves"] == "2"
     offset = resp_size([b"SET", b"k", b"v"])
     assert fields["master_repl_offset"] == str(offset)
-    assert fields["slave0"] == f"ip=10.0.0.2,port=6379,state=online,offset={offset},lag=2"
-    assert fields["slave1"] == f"ip=10.0.0.3,port=6380,state=online,offset={offset},lag=2"
+    assert fields["slave0"] == f"ip=127.0.10.2,port=6379,state=online,offset={offset},lag=2"
+    assert fields["slave1"] == f"ip=127.0.10.3,port=6380,state=online,offset={offset},lag=2"
     assert re.fullmatch(r"[0-9a-f]{40}", fields["master_replid"])
 
 
@@ -61,7 +61,7 @@ def test_replica_info_has_link_fields() -> None:
     servers = replicated()
     fields = info(servers, R1, now=2000)
     assert fields["role"] == "slave"
-    assert (fields["master_host"], fields["master_port"]) == ("10.0.0.1", "6379")
+    assert (fields["master_host"], fields["master_port"]) == ("127.0.10.1", "6379")
     assert fields["master_link_status"] == "up"
     assert fields["master_last_io_seconds_ago"] == "2"
     assert fields["slave_repl_offset"] == fields["master_repl_offset"] == "0"
@@ -71,12 +71,12 @@ def test_replica_info_has_link_fields() -> None:
 
 def test_slaveof_records_master_before_link_comes_up() -> None:
     servers = fleet()
-    run(servers, R1, "SLAVEOF", "10.0.0.1", "6379", now=500)
+    run(servers, R1, "SLAVEOF", "127.0.10.1", "6379", now=500)
     fields = info(servers, R1, now=2500)
     assert fields["role"] == "slave" and fields["master_link_status"] == "down"
     assert fields["master_link_down_since_seconds"] == "2"
     # as in Redis, naming the same master again is answered so, link up or not
-    assert run(servers, R1, "SLAVEOF", "10.0.0.1", "6379") == (
+    assert run(servers, R1, "SLAVEOF", "127.0.10.1", "6379") == (
         "OK Already connected to specified master"
     )
     servers.replicate(3000)
@@ -108,8 +108,8 @@ def test_slaveof_no_one_promotes_and_shifts_replication_ids() -> None:
     assert after["second_repl_offset"] == str(int(before["master_repl_offset"]) + 1)
     assert run(servers, R1, "SET", "k", "2") == "OK"
     # the old master follows the new one: full sync, it sees the new data
-    run(servers, M, "SLAVEOF", "10.0.0.2", "6379")
-    run(servers, R2, "SLAVEOF", "10.0.0.2", "6379")
+    run(servers, M, "SLAVEOF", "127.0.10.2", "6379")
+    run(servers, R2, "SLAVEOF", "127.0.10.2", "6379")
     servers.replicate(20)
     assert run(servers, M, "GET", "k") == b"2"
     assert info(servers, R1)["connected_slaves"] == "2"
@@ -206,9 +206,9 @@ def test_role_and_info_server() -> None:
     assert run(servers, M, "ROLE") == [
         b"master",
         0,
-        [[b"10.0.0.2", b"6379", b"0"], [b"10.0.0.3", b"6380", b"0"]],
+        [[b"127.0.10.2", b"6379", b"0"], [b"127.0.10.3", b"6380", b"0"]],
     ]
-    assert run(servers, R1, "ROLE") == [b"slave", b"10.0.0.1", 6379, b"connected", 0]
+    assert run(servers, R1, "ROLE") == [b"slave", b"127.0.10.1", 6379, b"connected", 0]
     text = run(servers, M, "INFO")
     assert isinstance(text, bytes) and b"run_id:" in text and b"# Replication" in text
     assert run(servers, M, "PING") == "PONG"

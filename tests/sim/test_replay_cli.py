@@ -26,8 +26,12 @@ def test_replay_prints_the_run_and_writes_its_events(tmp_path: Path) -> None:
     assert "+elected" in first.stdout
     lines = out.read_text().splitlines()
     assert lines and all(json.loads(line)["wall_ns"] > 0 for line in lines)
-    again = _cli("replay", "7")  # one scenario registered: it is the default
+    again = _cli("replay", "7", "--scenario", "toy")
     assert again.stdout.splitlines()[1] == first.stdout.splitlines()[1]  # same trace hash
+    several = _cli("replay", "7")
+    assert several.returncode == 2 and "--scenario" in several.stderr and "sentinel" in several.stderr
+    listed = _cli("replay", "--list")
+    assert listed.returncode == 0 and "toy" in listed.stdout and "sentinel" in listed.stdout
 
 
 def test_replay_rejects_bad_values_by_name() -> None:

@@ -225,7 +225,7 @@ def test_run_until_true_raises_liveness_failure() -> None:
 
 def test_redis_commands_round_trip_and_pubsub_reaches_cores() -> None:
     sim = world()
-    server = sim.add_redis("10.0.0.1", 6379)
+    server = sim.add_redis("127.0.10.1", 6379)
     sim.request("a", Ask(server, ("SUBSCRIBE", "hello")))
     sim.request("b", Ask(server, ("PUBLISH", "hello", "hi")), at_ms=20)
     sim.request("c", Ask(server, ("SET", "k", "v")), at_ms=40)
@@ -239,9 +239,9 @@ def test_redis_commands_round_trip_and_pubsub_reaches_cores() -> None:
 
 def test_redis_replication_follows_partitions() -> None:
     sim = world()
-    master = sim.add_redis("10.0.0.1", 6379)
-    replica = sim.add_redis("10.0.0.2", 6379)
-    sim.redis.execute(replica, ("SLAVEOF", "10.0.0.1", "6379"), client="t", now_ms=0)
+    master = sim.add_redis("127.0.10.1", 6379)
+    replica = sim.add_redis("127.0.10.2", 6379)
+    sim.redis.execute(replica, ("SLAVEOF", "127.0.10.1", "6379"), client="t", now_ms=0)
     sim.run_for(50)
     assert sim.redis[replica].master_link_up
     sim.redis.execute(master, ("SET", "k", "1"), client="t", now_ms=sim.now_ms)
