@@ -307,11 +307,11 @@ def test_fault_windows_from_nemesis_events() -> None:
 
 def test_fault_window_rules() -> None:
     events = [
-        nemesis("+partition", 0, "a", "source=10.0.0.1 direction=both"),
-        nemesis("+partition", 1, "a", "source=10.0.0.2 direction=both"),
+        nemesis("+partition", 0, "a", "source=127.0.10.1 direction=both"),
+        nemesis("+partition", 1, "a", "source=127.0.10.2 direction=both"),
         nemesis("+delay", 2, "b", "source=* direction=to_upstream delay=5ms"),
         nemesis("+throttle", 3, "b", "source=* direction=from_upstream rate=10B/s"),
-        nemesis("-fault", 4, "a", "source=10.0.0.2"),
+        nemesis("-fault", 4, "a", "source=127.0.10.2"),
         nemesis("+delay", 5, "b", "source=* direction=both delay=9ms"),
         nemesis("+partition", 6, "c", "source=* direction=both"),
         nemesis("-fault", 8, "*", "source=*"),
@@ -322,8 +322,8 @@ def test_fault_window_rules() -> None:
         for w in derive_fault_windows(merge([events], ZERO_NS))
     ]
     assert got == [
-        ("partition", "partition a from 10.0.0.1", 0, 8),
-        ("partition", "partition a from 10.0.0.2", 1, 4),
+        ("partition", "partition a from 127.0.10.1", 0, 8),
+        ("partition", "partition a from 127.0.10.2", 1, 4),
         ("delay", "delay b (to_upstream)", 2, 5),
         ("throttle", "throttle b (from_upstream)", 3, 5),
         ("delay", "delay b", 5, 8),

@@ -231,7 +231,7 @@ def test_parse_real_lines(line: str, expected: tuple[int, str, int, str, str, st
 @pytest.mark.parametrize(
     ("message", "expected"),
     [
-        ("+sdown master m 10.0.0.1 6379", ("+sdown", "master m 10.0.0.1 6379", "")),
+        ("+sdown master m 127.0.10.1 6379", ("+sdown", "master m 127.0.10.1 6379", "")),
         (
             "+sdown slave [::1]:6380 ::1 6380 @ m ::1 6379",
             ("+sdown", "slave [::1]:6380 ::1 6380 @ m ::1 6379", ""),
