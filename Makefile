@@ -13,6 +13,7 @@ help:
 	@echo "make lint    ruff and mypy --strict"
 	@echo "make docker  (root) install/start a Docker engine and build the Redis image for tests/containers"
 	@echo "make study-partition  lost acknowledged writes of real Redis + Sentinel under a partition (N=runs)"
+	@echo "make bench   benchmarks (bench/results/*.json); PORCUPINE=DIR adds the Porcupine comparison"
 	@echo "make soak    thousands of simulation seeds (SEEDS=5000)"
 	@echo "make cleanup end processes an interrupted run left behind"
 
@@ -41,6 +42,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# PORCUPINE=DIR (a checkout of github.com/anishathalye/porcupine) adds the comparison on its
+# 102 Jepsen etcd logs, with Porcupine timed in the same run when Go is installed.
+bench: $(STAMP)
+	$(BIN)/python bench/bench_checker.py --out bench/results/checker.json $(if $(PORCUPINE),--porcupine $(PORCUPINE))
 
 N ?= 1
 study-partition: $(STAMP) redis

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from labkit.history import (
+    Verdict,
     check_linearizability,
     check_stale_reads,
     read_history,
@@ -73,6 +78,68 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def bench_porcupine(root: Path) -> dict[str, object]:
+    """Our checker and Porcupine on Porcupine's Jepsen etcd logs, measured in one run.
+
+    ``root`` is a checkout of Porcupine (github.com/anishathalye/porcupine); nothing of it
+    is kept in this repository. The expected verdicts come from its test file; Porcupine
+    itself is timed with ``go test`` when Go is installed (its figure includes parsing
+    the logs, as ours does).
+    """
+    logs = sorted((root / "test_data" / "jepsen").glob("etcd_*.log"))
+    if not logs:
+        raise SystemExit(f"--porcupine: no test_data/jepsen/etcd_*.log under {root}")
+    expected: dict[int, bool] = {}
+    test_file = root / "porcupine_test.go"
+    if test_file.exists():
+        for number, verdict in re.findall(
+            r"checkJepsen\(t, (\d+), (true|false)\)", test_file.read_text()
+        ):
+            expected[int(number)] = verdict == "true"
+    started = time.perf_counter()
+    disagreements = []
+    unknown = 0
+    for path in logs:
+        number = int(path.stem.split("_")[1])
+        result = check_linearizability(read_history(path, "jepsen-log"), "register", budget_s=60)
+        if result.verdict is Verdict.UNKNOWN:
+            unknown += 1
+        elif number in expected and (result.verdict is Verdict.VALID) != expected[number]:
+            disagreements.append(number)
+    ours_s = time.perf_counter() - started
+    porcupine_s: float | None = None
+    if shutil.which("go") is not None:
+        env = dict(os.environ, GOFLAGS="-mod=mod", GOPROXY="off")
+        subprocess.run(
+            ["go", "test", "-c", "-o", os.devnull],
+            cwd=root,
+            env=env,
+            check=False,
+            capture_output=True,
+        )
+        go_started = time.perf_counter()
+        done = subprocess.run(
+            ["go", "test", "-run", "TestEtcdJepsen", "-count=1", "."],
+            cwd=root,
+            env=env,
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        go_total = time.perf_counter() - go_started
+        reported = re.search(r"ok\s+\S+\s+([0-9.]+)s", done.stdout)
+        porcupine_s = float(reported.group(1)) if reported else go_total
+    return {
+        "histories": len(logs),
+        "ours_s": round(ours_s, 3),
+        "porcupine_s": porcupine_s,
+        "ratio_ours_to_porcupine": round(ours_s / porcupine_s, 2) if porcupine_s else None,
+        "verdicts_checked": len(expected),
+        "disagreements": disagreements,
+        "unknown": unknown,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -80,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=int, default=10)
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument(
+        "--porcupine",
+        type=Path,
+        metavar="DIR",
+        help="a Porcupine checkout: also check its 102 Jepsen etcd logs and time Porcupine on them",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = [int(size) for size in args.sizes.split(",")]
@@ -93,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "results": rows,
     }
+    if args.porcupine is not None:
+        report["porcupine_etcd"] = bench_porcupine(args.porcupine)
     text = json.dumps(report, indent=2)
     print(text)
     print()

@@ -14,7 +14,7 @@ which sets the event's key. ``:index`` and other fields are ignored. Comments (`
 discards (``#_``) are skipped. Events of the ``:nemesis`` process are skipped later, when
 operations are paired.
 
-A Jepsen log line looks like ``INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 2]``: lines
+A Jepsen log line looks like ``INFO  jepsen.util - 3<TAB>:invoke<TAB>:cas<TAB>[1 2]`` (tabs or spaces): lines
 without that shape (other loggers) are skipped. Info completions in these logs carry
 ``:timed-out`` as their value; like every ``info`` value it is ignored.
 """
@@ -55,7 +55,7 @@ _STRING_ESCAPES = {
 }
 _CLOSERS = {"{": "}", "[": "]", "(": ")"}
 _NAMES = {"{": "map", "[": "vector", "(": "list", "#{": "set"}
-_JEPSEN_LOG = re.compile(r"^\S+\s+jepsen\.util\s+-\s+(\S+)\t(\S+)\t(\S+)(?:\t(.*))?$")
+_JEPSEN_LOG = re.compile(r"^\S+\s+jepsen\.util\s+-\s+(\S+)\s+(\S+)\s+(\S+)(?:\s+(.*))?$")
 
 
 class EdnSyntaxError(ValueError):
@@ -354,6 +354,6 @@ def parse_jepsen_log(text: str) -> History:
         events.append(_event({"process": process, "type": kind, "f": f, "value": value}, line_no))
     if not events and text.strip():
         raise HistoryFormatError(
-            "no Jepsen op lines (`... jepsen.util - P<TAB>:type<TAB>:f<TAB>value`)"
+            "no Jepsen op lines (`... jepsen.util - P :type :f value`, tab- or space-separated)"
         )
     return History(events=tuple(events))

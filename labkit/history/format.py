@@ -70,8 +70,8 @@ HEADER_KIND = "labkit-history"
 HEADER_VERSION = 1
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_JEPSEN_LOG = re.compile(r"^\S+\s+jepsen\.util\s+-\s+\S+\t")
-_JEPSEN_LOG_ANYWHERE = re.compile(r"^\S+\s+jepsen\.util\s+-\s+\S+\t", re.MULTILINE)
+_JEPSEN_LOG = re.compile(r"^\S+\s+jepsen\.util\s+-\s+\S+\s")
+_JEPSEN_LOG_ANYWHERE = re.compile(r"^\S+\s+jepsen\.util\s+-\s+\S+\s", re.MULTILINE)
 
 
 def format_wall(wall_ns: int) -> str:

@@ -342,6 +342,17 @@ def test_jepsen_log() -> None:
         parse_history("hello\n", "jepsen-log")
 
 
+def test_jepsen_log_with_spaces_instead_of_tabs() -> None:
+    """Some published Jepsen logs (Porcupine's etcd_100..102) lost their tabs."""
+    text = JEPSEN_LOG.replace("\t", "   ")
+    assert detect_format(text) == "jepsen-log"
+    spaced = parse_history(text, "jepsen-log").operations()
+    tabbed = parse_history(JEPSEN_LOG, "jepsen-log").operations()
+    assert [(op.f, op.value, op.outcome, op.output) for op in spaced] == [
+        (op.f, op.value, op.outcome, op.output) for op in tabbed
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "fmt"),
     [
