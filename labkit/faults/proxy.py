@@ -87,6 +87,7 @@ class FaultProxy:
         self._rules: dict[str, _Rule] = {}
         self._changed = asyncio.Event()
         self._conns: set[_Conn] = set()
+        self._clients: set[asyncio.StreamWriter] = set()
         self._server: asyncio.Server | None = None
         self.connections_accepted = 0
         self.bytes_forwarded = 0
@@ -132,11 +133,17 @@ class FaultProxy:
         sock = self._server.sockets[0]
         self.listen = (host, int(sock.getsockname()[1]))
 
-    async def close(self) -> None:
+    def stop_listening(self) -> None:
+        """Accept no more connections (the ones already accepted go on)."""
         if self._server is not None:
             self._server.close()
+
+    async def close(self) -> None:
+        self.stop_listening()
         for conn in list(self._conns):
             self._abort(conn)
+        for writer in list(self._clients):  # accepted, upstream not connected yet
+            _rst(writer)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
@@ -145,21 +152,30 @@ class FaultProxy:
         peer = writer.get_extra_info("peername")
         source = str(peer[0]) if peer else ANY
         self.connections_accepted += 1
+        self._clients.add(writer)
         try:
-            up_reader, up_writer = await asyncio.wait_for(
-                asyncio.open_connection(*self.upstream, local_addr=(source, 0)), 5
-            )
-        except (OSError, TimeoutError):
+            try:
+                up_reader, up_writer = await asyncio.wait_for(
+                    asyncio.open_connection(*self.upstream, local_addr=(source, 0)), 5
+                )
+            except (OSError, TimeoutError):
+                _rst(writer)
+                return
+            conn = _Conn(source, writer, up_writer)
+            self._conns.add(conn)
+            conn.tasks = [
+                asyncio.create_task(self._pump(conn, reader, up_writer, to_upstream=True)),
+                asyncio.create_task(self._pump(conn, up_reader, writer, to_upstream=False)),
+            ]
+            try:
+                await asyncio.gather(*conn.tasks, return_exceptions=True)
+            finally:
+                self._conns.discard(conn)
+        except asyncio.CancelledError:
             _rst(writer)
-            return
-        conn = _Conn(source, writer, up_writer)
-        self._conns.add(conn)
-        conn.tasks = [
-            asyncio.create_task(self._pump(conn, reader, up_writer, to_upstream=True)),
-            asyncio.create_task(self._pump(conn, up_reader, writer, to_upstream=False)),
-        ]
-        await asyncio.gather(*conn.tasks, return_exceptions=True)
-        self._conns.discard(conn)
+            raise
+        finally:
+            self._clients.discard(writer)
 
     async def _pump(
         self,
@@ -359,8 +375,27 @@ class ProxyHub:
             return
 
         async def close_all() -> None:
+            # asyncio (3.11) creates an accepted connection's transport in a task, and that
+            # task fails and leaks the socket if the server closed in between. Let pending
+            # accepts attach first, then stop listening, then let them reach our handler.
+            for _ in range(3):
+                await asyncio.sleep(0)
+            for proxy in self.proxies.values():
+                proxy.stop_listening()
+            await asyncio.sleep(0.05)
             for proxy in self.proxies.values():
                 await proxy.close()
+            # A connection accepted just before the close may still be starting up, and
+            # cancelling one task can start another: repeat until nothing is left.
+            for _ in range(20):
+                others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                if not others:
+                    break
+                for task in others:
+                    task.cancel()
+                await asyncio.gather(*others, return_exceptions=True)
+            for _ in range(3):  # let the aborted transports run their close callbacks
+                await asyncio.sleep(0)
 
         with contextlib.suppress(Exception):
             self._call(close_all())

@@ -113,3 +113,21 @@ def test_throttle_limits_bandwidth(redis_lab: Lab, hub: ProxyHub) -> None:
         assert time.monotonic() - started >= 0.18
     with pytest.raises(ValueError, match="must be positive"):
         hub.throttle("server", 0)
+
+
+def test_closing_the_hub_leaves_nothing_listening(redis_lab: Lab) -> None:
+    server = redis_lab.server()
+    hub = ProxyHub(seed=1)
+    try:
+        ports = [hub.add(f"link-{i}", (server.host, server.port)).listen[1] for i in range(3)]
+        conn = socket.create_connection(("127.0.0.1", ports[0]), timeout=5)
+    finally:
+        hub.close()
+    with conn, pytest.raises(OSError):
+        conn.settimeout(5)
+        conn.sendall(b"PING\r\n")
+        if conn.recv(64) == b"":
+            raise ConnectionResetError("closed by the proxy")
+    for port in ports:
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
