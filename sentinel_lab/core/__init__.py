@@ -27,7 +27,7 @@ from sentinel_lab.core.config import HELLO_CHANNEL, MasterConfig, SentinelIdenti
 from sentinel_lab.core.errors import (
     HelloFormatError,
     InfoFormatError,
-    SentinelConfigError,
+    InvalidCoreConfigError,
     SentinelCoreError,
 )
 from sentinel_lab.core.hello import Hello, parse_hello
@@ -57,6 +57,7 @@ __all__ = [
     "HelloMessage",
     "InfoFormatError",
     "InfoReport",
+    "InvalidCoreConfigError",
     "IsMasterDownReply",
     "IsMasterDownRequest",
     "KnownReplica",
@@ -67,7 +68,6 @@ __all__ = [
     "PeerLinkError",
     "ReconfState",
     "ReplicaLine",
-    "SentinelConfigError",
     "SentinelCore",
     "SentinelCoreError",
     "SentinelIdentity",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sentinel_lab.core.errors import SentinelConfigError
+from sentinel_lab.core.errors import InvalidCoreConfigError
 
 __all__ = [
     "DEFAULT_DOWN_AFTER_MS",
@@ -112,15 +112,15 @@ class MasterConfig:
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in " ,\r\n"):
-            raise SentinelConfigError(f"bad master name {self.name!r}")
+            raise InvalidCoreConfigError(f"bad master name {self.name!r}")
         if not 0 <= self.port < 65536:
-            raise SentinelConfigError(f"bad port {self.port} for master {self.name!r}")
+            raise InvalidCoreConfigError(f"bad port {self.port} for master {self.name!r}")
         if self.quorum <= 0:
-            raise SentinelConfigError("Quorum must be 1 or greater.")
+            raise InvalidCoreConfigError("Quorum must be 1 or greater.")
         if self.down_after_ms <= 0 or self.failover_timeout_ms <= 0:
-            raise SentinelConfigError("down-after and failover-timeout must be > 0")
+            raise InvalidCoreConfigError("down-after and failover-timeout must be > 0")
         if self.parallel_syncs <= 0:
-            raise SentinelConfigError("parallel-syncs must be > 0")
+            raise InvalidCoreConfigError("parallel-syncs must be > 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +141,6 @@ class SentinelIdentity:
         if self.myid is not None and (
             len(self.myid) != 40 or any(c not in "0123456789abcdef" for c in self.myid)
         ):
-            raise SentinelConfigError(f"myid must be 40 lowercase hex digits, not {self.myid!r}")
+            raise InvalidCoreConfigError(f"myid must be 40 lowercase hex digits, not {self.myid!r}")
         if self.current_epoch < 0:
-            raise SentinelConfigError("current-epoch must be >= 0")
+            raise InvalidCoreConfigError("current-epoch must be >= 0")

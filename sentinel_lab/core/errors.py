@@ -7,7 +7,7 @@ from sentinel_lab.errors import SentinelLabError
 __all__ = [
     "HelloFormatError",
     "InfoFormatError",
-    "SentinelConfigError",
+    "InvalidCoreConfigError",
     "SentinelCoreError",
 ]
 
@@ -16,7 +16,7 @@ class SentinelCoreError(SentinelLabError):
     """Root of every error the Sentinel core raises (under the package's root)."""
 
 
-class SentinelConfigError(SentinelCoreError, ValueError):
+class InvalidCoreConfigError(SentinelCoreError, ValueError):
     """A configuration value the core cannot run with."""
 
 

@@ -21,7 +21,7 @@ from labkit.core import ClientRequest, Input, Received, RedisPush, RedisReply
 from sentinel_lab.core import discovery, election, failover, monitor, query
 from sentinel_lab.core.config import HELLO_CHANNEL, MasterConfig, SentinelIdentity, Timing
 from sentinel_lab.core.context import WARNING, Context
-from sentinel_lab.core.errors import InfoFormatError, SentinelConfigError
+from sentinel_lab.core.errors import InfoFormatError, InvalidCoreConfigError
 from sentinel_lab.core.info import parse_info
 from sentinel_lab.core.instances import FailoverState, Instance, Link, Master, Peer
 from sentinel_lab.core.messages import (
@@ -75,7 +75,7 @@ class SentinelCore(Context):
         self._restored = False
         for config in masters:
             if config.name in self.masters:
-                raise SentinelConfigError(f"duplicate master name {config.name!r}")
+                raise InvalidCoreConfigError(f"duplicate master name {config.name!r}")
             add_master(self, config)
 
     @classmethod
@@ -89,7 +89,7 @@ class SentinelCore(Context):
     ) -> SentinelCore:
         """A core resuming from a snapshot (e.g. a rewritten sentinel.conf)."""
         if state.announce_ip is None or state.announce_port is None:
-            raise SentinelConfigError("the snapshot has no announce address")
+            raise InvalidCoreConfigError("the snapshot has no announce address")
         identity = SentinelIdentity(state.announce_ip, state.announce_port, state.myid)
         core = cls(identity, [], rng, timing=timing, source=source)
         core.restore([state])

@@ -29,7 +29,9 @@ def test_replay_prints_the_run_and_writes_its_events(tmp_path: Path) -> None:
     again = _cli("replay", "7", "--scenario", "toy")
     assert again.stdout.splitlines()[1] == first.stdout.splitlines()[1]  # same trace hash
     several = _cli("replay", "7")
-    assert several.returncode == 2 and "--scenario" in several.stderr and "sentinel" in several.stderr
+    assert (
+        several.returncode == 2 and "--scenario" in several.stderr and "sentinel" in several.stderr
+    )
     listed = _cli("replay", "--list")
     assert listed.returncode == 0 and "toy" in listed.stdout and "sentinel" in listed.stdout
 

@@ -360,7 +360,9 @@ def test_tilt_on_a_clock_jump_stops_acting_then_exits() -> None:
     h.master.ping_reply = None
     h.run(h.now + 10_000)
     assert "+sdown" not in h.names()  # no acting while in TILT
-    answer = h.core.step(ClientRequest("c", IsMasterDownRequest("127.0.10.1", 6379, 0, None)), h.now)
+    answer = h.core.step(
+        ClientRequest("c", IsMasterDownRequest("127.0.10.1", 6379, 0, None)), h.now
+    )
     assert answer[-1].value.down is False  # type: ignore[union-attr]
     h.run(t + 30_000 + 200)
     assert "-tilt" in h.names() and "+sdown" in h.names()

@@ -147,7 +147,11 @@ class Harness:
         self.servers = {MASTER: self.master}
         for i in range(replicas):
             replica = FakeRedis(
-                f"127.0.10.{i + 2}", 6379, f"{i + 2}" * 40, role="slave", master=("127.0.10.1", 6379)
+                f"127.0.10.{i + 2}",
+                6379,
+                f"{i + 2}" * 40,
+                role="slave",
+                master=("127.0.10.1", 6379),
             )
             self.master.replicas.append(replica)
             self.servers[f"{replica.host}:{replica.port}"] = replica

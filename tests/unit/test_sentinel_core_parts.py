@@ -16,8 +16,8 @@ from sentinel_lab.core import (
     Hello,
     HelloFormatError,
     InfoFormatError,
+    InvalidCoreConfigError,
     MasterConfig,
-    SentinelConfigError,
     SentinelCore,
     SentinelIdentity,
     Timing,
@@ -224,9 +224,9 @@ def test_config_defaults_are_redis_defaults_and_validated() -> None:
     assert timing.ping_period_for(30_000) == 1000 and timing.ping_period_for(400) == 400
     assert timing.convert_to_slave_wait_ms == 8000 and timing.tilt_period_ms == 30_000
     assert timing.master_down_validity_ms == 5 * timing.ask_period_ms
-    with pytest.raises(SentinelConfigError, match="Quorum"):
+    with pytest.raises(InvalidCoreConfigError, match="Quorum"):
         MasterConfig("m", "h", 1, 0)
-    with pytest.raises(SentinelConfigError):
+    with pytest.raises(InvalidCoreConfigError):
         SentinelIdentity("h", 1, myid="xyz")
 
 
