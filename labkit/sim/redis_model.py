@@ -24,7 +24,7 @@ Redis, ``PUBLISH`` is propagated to replicas, whose subscribers receive it too.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from labkit.actions import RedisArg
@@ -46,6 +46,7 @@ MODELLED_VERSION = "7.0.15"
 REPLID_NONE = "0" * 40
 READONLY = "READONLY You can't write against a read only replica."
 WRITE_COMMANDS = frozenset({b"SET", b"INCR", b"DEL"})
+TRANSACTION_COMMANDS = frozenset({b"MULTI", b"EXEC", b"DISCARD"})
 BACKLOG_ENTRIES_MAX = 10_000
 
 
@@ -98,7 +99,7 @@ def resp_size(args: Sequence[bytes]) -> int:
     return size
 
 
-def _int(arg: bytes) -> int | None:
+def parse_int(arg: bytes) -> int | None:
     try:
         return int(arg)
     except ValueError:
@@ -106,7 +107,7 @@ def _int(arg: bytes) -> int | None:
 
 
 @dataclass(slots=True)
-class _Value:
+class StoredValue:
     data: bytes
     expires_at_ms: int | None = None
 
@@ -131,7 +132,7 @@ class RedisModel:
     replica_priority: int = 100
     repl_timeout_ms: int = 60_000
     replicas: dict[str, ReplicaLink] = field(default_factory=dict)
-    data: dict[bytes, _Value] = field(default_factory=dict)
+    data: dict[bytes, StoredValue] = field(default_factory=dict)
     subscribers: dict[bytes, dict[str, None]] = field(default_factory=dict)
     backlog: list[tuple[int, tuple[bytes, ...]]] = field(default_factory=list)
     outbox: list[PubSubMessage] = field(default_factory=list)
@@ -142,7 +143,7 @@ class RedisModel:
     @classmethod
     def create(cls, host: str, port: int, rng: random.Random) -> RedisModel:
         """A fresh master with ids drawn from ``rng``."""
-        return cls(host=host, port=port, run_id=_hex40(rng), replid=_hex40(rng))
+        return cls(host=host, port=port, run_id=hex40(rng), replid=hex40(rng))
 
     @property
     def name(self) -> str:
@@ -163,7 +164,7 @@ class RedisModel:
     def restart(self, rng: random.Random, now_ms: int) -> None:
         """Start again with a new run id, keeping role, master and data."""
         self.alive = True
-        self.run_id = _hex40(rng)
+        self.run_id = hex40(rng)
         if self.role == "slave":
             self.master_link_up = False
             self.master_link_down_since_ms = now_ms
@@ -186,11 +187,11 @@ class RedisModel:
         cmd = argv[0].upper()
         queued = self.transactions.get(client)
         if queued is not None and cmd not in (b"EXEC", b"DISCARD", b"MULTI"):
-            if cmd not in _HANDLERS and cmd not in _TRANSACTION_COMMANDS:
+            if cmd not in HANDLERS and cmd not in TRANSACTION_COMMANDS:
                 return RedisError(f"ERR unknown command '{argv[0].decode(errors='replace')}'")
             queued.append(argv)
             return "QUEUED"
-        if cmd in _TRANSACTION_COMMANDS:
+        if cmd in TRANSACTION_COMMANDS:
             return self._transaction(cmd, argv, client, now_ms, rng)
         return self._run(argv, client, now_ms, rng)
 
@@ -213,14 +214,14 @@ class RedisModel:
         self, argv: list[bytes], client: str, now_ms: int, rng: random.Random | None
     ) -> object:
         cmd = argv[0].upper()
-        handler = _HANDLERS.get(cmd)
+        handler = HANDLERS.get(cmd)
         if handler is None:
             shown = argv[0].decode(errors="replace")
             return RedisError(
                 f"ERR unknown command '{shown}', with args beginning with: "
                 + "".join(f"'{a.decode(errors='replace')}' " for a in argv[1:])
             )
-        low, high = _ARITY[cmd]
+        low, high = ARITY[cmd]
         if not low <= len(argv) <= high:
             return RedisError(f"ERR wrong number of arguments for '{cmd.decode().lower()}' command")
         if cmd in WRITE_COMMANDS and self.role == "slave":
@@ -244,7 +245,7 @@ class RedisModel:
         end, argv = self.backlog[0]
         return end - resp_size(argv) + 1
 
-    def _live(self, key: bytes, now_ms: int) -> _Value | None:
+    def _live(self, key: bytes, now_ms: int) -> StoredValue | None:
         value = self.data.get(key)
         if value is None:
             return None
@@ -262,7 +263,7 @@ class RedisModel:
             expires = None
             if len(argv) >= 5 and argv[3].upper() == b"PXAT":
                 expires = int(argv[4])
-            self.data[argv[1]] = _Value(argv[2], expires)
+            self.data[argv[1]] = StoredValue(argv[2], expires)
         elif cmd == b"DEL":
             for key in argv[1:]:
                 self.data.pop(key, None)
@@ -348,258 +349,14 @@ class RedisModel:
         return "\r\n".join(lines) + "\r\n"
 
 
-def copy_data(data: dict[bytes, _Value]) -> dict[bytes, _Value]:
+def copy_data(data: dict[bytes, StoredValue]) -> dict[bytes, StoredValue]:
     """A deep copy of a dataset (what a full sync transfers)."""
-    return {key: _Value(value.data, value.expires_at_ms) for key, value in data.items()}
+    return {key: StoredValue(value.data, value.expires_at_ms) for key, value in data.items()}
 
 
-def _hex40(rng: random.Random) -> str:
+def hex40(rng: random.Random) -> str:
     return f"{rng.getrandbits(160):040x}"
 
 
-Handler = Callable[[RedisModel, list[bytes], str, int, "random.Random | None"], object]
-
-
-def _ping(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    return argv[1] if len(argv) == 2 else "PONG"
-
-
-def _get(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    value = m._live(argv[1], now)
-    return None if value is None else value.data
-
-
-def _set(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    key, data = argv[1], argv[2]
-    nx = xx = False
-    expires: int | None = None
-    i = 3
-    while i < len(argv):
-        opt = argv[i].upper()
-        if opt == b"NX" and not xx:
-            nx = True
-        elif opt == b"XX" and not nx:
-            xx = True
-        elif opt in (b"EX", b"PX", b"PXAT") and expires is None and i + 1 < len(argv):
-            amount = _int(argv[i + 1])
-            if amount is None:
-                return RedisError("ERR value is not an integer or out of range")
-            if amount <= 0:
-                return RedisError("ERR invalid expire time in 'set' command")
-            expires = {b"EX": now + amount * 1000, b"PX": now + amount, b"PXAT": amount}[opt]
-            i += 1
-        else:
-            return RedisError("ERR syntax error")
-        i += 1
-    exists = m._live(key, now) is not None
-    if (nx and exists) or (xx and not exists):
-        return None
-    m.data[key] = _Value(data, expires)
-    if expires is None:
-        m._propagate((b"SET", key, data))
-    else:
-        m._propagate((b"SET", key, data, b"PXAT", str(expires).encode()))
-    return "OK"
-
-
-def _incr(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    value = m._live(argv[1], now)
-    current = 0 if value is None else _int(value.data)
-    if current is None:
-        return RedisError("ERR value is not an integer or out of range")
-    current += 1
-    expires = None if value is None else value.expires_at_ms
-    m.data[argv[1]] = _Value(str(current).encode(), expires)
-    if expires is None:
-        m._propagate((b"SET", argv[1], str(current).encode()))
-    else:
-        m._propagate((b"SET", argv[1], str(current).encode(), b"PXAT", str(expires).encode()))
-    return current
-
-
-def _del(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    removed = [key for key in argv[1:] if m._live(key, now) is not None]
-    for key in removed:
-        m.data.pop(key, None)
-    if removed:
-        m._propagate((b"DEL", *removed))
-    return len(removed)
-
-
-def _exists(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    return sum(1 for key in argv[1:] if m._live(key, now) is not None)
-
-
-def _pttl(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    value = m._live(argv[1], now)
-    if value is None:
-        return -2
-    return -1 if value.expires_at_ms is None else value.expires_at_ms - now
-
-
-def _publish(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    count = m._deliver(argv[1], argv[2])
-    if m.role == "master":
-        m._propagate((b"PUBLISH", argv[1], argv[2]))
-    return count
-
-
-def _subscribe(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    replies: list[object] = []
-    for channel in argv[1:]:
-        m.subscribers.setdefault(channel, {})[client] = None
-        count = sum(1 for subs in m.subscribers.values() if client in subs)
-        replies.append([b"subscribe", channel, count])
-    return replies[0] if len(replies) == 1 else replies
-
-
-def _unsubscribe(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    channels = argv[1:] or [c for c, subs in m.subscribers.items() if client in subs]
-    replies: list[object] = []
-    for channel in channels:
-        subs = m.subscribers.get(channel, {})
-        subs.pop(client, None)
-        if not subs:
-            m.subscribers.pop(channel, None)
-        count = sum(1 for s in m.subscribers.values() if client in s)
-        replies.append([b"unsubscribe", channel, count])
-    if not replies:
-        return [b"unsubscribe", None, 0]
-    return replies[0] if len(replies) == 1 else replies
-
-
-def _slaveof(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    host, port_arg = argv[1].decode(errors="replace"), argv[2]
-    if host.upper() == "NO" and port_arg.upper() == b"ONE":
-        if m.role == "slave":
-            m.role = "master"
-            m.replid2, m.second_repl_offset = m.replid, m.offset + 1
-            m.replid = _hex40(rng or random.Random(m.offset ^ m.port))
-            m.master_host = m.master_port = None
-            m.master_link_up = False
-        return "OK"
-    port = _int(port_arg)
-    if port is None or not 0 < port < 65536:
-        return RedisError("ERR Invalid master port")
-    if m.role == "slave" and m.master_host == host and m.master_port == port:
-        return "OK Already connected to specified master"
-    m.role = "slave"
-    m.master_host, m.master_port = host, port
-    m.master_link_up = False
-    m.master_link_down_since_ms = now
-    return "OK"
-
-
-def _config(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    if argv[1].upper() == b"REWRITE" and len(argv) == 2:
-        return "OK"
-    return RedisError(f"ERR unknown subcommand '{argv[1].decode(errors='replace')}'.")
-
-
-def _client(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    sub = argv[1].upper()
-    if sub == b"SETNAME" and len(argv) == 3:
-        return "OK"
-    if sub == b"KILL" and len(argv) == 4 and argv[2].upper() == b"TYPE":
-        kind = argv[3].lower()
-        if kind == b"pubsub":
-            victims = {c for subs in m.subscribers.values() for c in subs if c != client}
-            m.subscribers = {
-                channel: {c: None for c in subs if c == client}
-                for channel, subs in m.subscribers.items()
-                if client in subs
-            }
-            return len(victims)
-        if kind == b"normal":
-            return 0  # the model keeps no other normal connections
-        return RedisError(f"ERR Unknown client type '{kind.decode(errors='replace')}'")
-    return RedisError(f"ERR unknown subcommand '{argv[1].decode(errors='replace')}'.")
-
-
-def _role(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    if m.role == "master":
-        return [
-            b"master",
-            m.offset,
-            [
-                [r.host.encode(), str(r.port).encode(), str(r.ack_offset).encode()]
-                for r in m.replicas.values()
-            ],
-        ]
-    state = b"connected" if m.master_link_up else b"connect"
-    return [b"slave", (m.master_host or "").encode(), m.master_port, state, m.offset]
-
-
-def _info(
-    m: RedisModel, argv: list[bytes], client: str, now: int, rng: random.Random | None
-) -> object:
-    section = argv[1].decode(errors="replace").lower() if len(argv) > 1 else ""
-    return m.info(section, now)
-
-
-_HANDLERS: dict[bytes, Handler] = {
-    b"PING": _ping,
-    b"GET": _get,
-    b"SET": _set,
-    b"INCR": _incr,
-    b"DEL": _del,
-    b"EXISTS": _exists,
-    b"PTTL": _pttl,
-    b"PUBLISH": _publish,
-    b"SUBSCRIBE": _subscribe,
-    b"UNSUBSCRIBE": _unsubscribe,
-    b"SLAVEOF": _slaveof,
-    b"REPLICAOF": _slaveof,
-    b"ROLE": _role,
-    b"INFO": _info,
-    b"CONFIG": _config,
-    b"CLIENT": _client,
-}
-_TRANSACTION_COMMANDS = frozenset({b"MULTI", b"EXEC", b"DISCARD"})
-_BIG = 1 << 30
-_ARITY: dict[bytes, tuple[int, int]] = {
-    b"PING": (1, 2),
-    b"GET": (2, 2),
-    b"SET": (3, _BIG),
-    b"INCR": (2, 2),
-    b"DEL": (2, _BIG),
-    b"EXISTS": (2, _BIG),
-    b"PTTL": (2, 2),
-    b"PUBLISH": (3, 3),
-    b"SUBSCRIBE": (2, _BIG),
-    b"UNSUBSCRIBE": (1, _BIG),
-    b"SLAVEOF": (3, 3),
-    b"REPLICAOF": (3, 3),
-    b"ROLE": (1, 1),
-    b"INFO": (1, 2),
-    b"CONFIG": (2, _BIG),
-    b"CLIENT": (2, _BIG),
-}
+# The command table needs RedisModel; import it last (the module imports this one).
+from labkit.sim.redis_commands import ARITY, HANDLERS  # noqa: E402
