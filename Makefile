@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint bench soak redis docker cleanup clean help study-partition
+.PHONY: all demo test lint bench soak redis docker netns-tools cleanup clean help study-partition
 
 help:
 	@echo "make demo    the main job: kill a real master under 3 real Sentinels, print the merged timeline"
@@ -34,8 +34,11 @@ docker: $(STAMP) redis
 	@scripts/ensure-docker.sh
 	@PYTHON=$(BIN)/python scripts/build-images.sh
 
-# In CI (CI=true) the container tests must run, so the engine and the image come first.
-test: $(STAMP) redis $(if $(filter true,$(CI)),docker)
+netns-tools:
+	@scripts/ensure-netns-tools.sh
+
+# In CI (CI=true) the container and namespace tests must run, so their tools come first.
+test: $(STAMP) redis $(if $(filter true,$(CI)),docker netns-tools)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from labkit.faults import netns_registry
 from labkit.realredis import dockercli, reaper
 
 __all__ = ["register"]
@@ -15,9 +16,10 @@ def register(subparsers: Any) -> None:
         "cleanup",
         help="end every process and container an interrupted lab run left behind",
         description=(
-            "Find processes that carry the lab's run marker (REDIS_LAB_RUN), and containers, "
-            "networks and test images with the label redis-lab.run, and end those whose "
-            "owner is gone. With --all, end those of runs still in progress too."
+            "Find processes that carry the lab's run marker (REDIS_LAB_RUN); containers, "
+            "networks and test images with the label redis-lab.run; and network namespaces, "
+            "veths, bridges and iptables chains of netns labs. End those whose owner is gone. "
+            "With --all, end those of runs still in progress too."
         ),
     )
     parser.add_argument("--all", action="store_true", help="also end processes of live runs")
@@ -36,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{verb} pid {info.pid} (run {info.run_id}): {info.cmdline}")
     print(f"{verb} {len(found)} process(es)")
     _containers(args)
+    _namespaces(args)
     return 0
 
 
@@ -50,3 +53,13 @@ def _containers(args: argparse.Namespace) -> None:
         return
     removed = dockercli.remove_leftovers(include_live_owners=args.all)
     print(f"removed: {removed.describe()}")
+
+
+def _namespaces(args: argparse.Namespace) -> None:
+    """Network namespaces, veths, bridges and iptables chains of netns labs."""
+    if args.dry_run:
+        found = netns_registry.find_leftovers(include_live_owners=args.all)
+        print(f"would remove namespaces: {found.describe()}")
+        return
+    removed = netns_registry.remove_leftovers(include_live_owners=args.all)
+    print(f"removed namespaces: {removed.describe()}")

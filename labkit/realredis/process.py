@@ -15,7 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import redis
 from redis.backoff import NoBackoff
@@ -138,13 +138,19 @@ class RedisProcess:
 
     # -- life cycle ---------------------------------------------------------------------
 
-    def start(self, *, ready_timeout_s: float = 15.0) -> RedisProcess:
-        """Start the process (again, with the same folder and config) and wait until it answers."""
-        if self.running:
-            raise RedisStartError(f"{self.name} is already running (pid {self.pid})")
+    def command(self) -> list[str]:
+        """The command line that :meth:`start` runs; subclasses change it (a launcher
+        prefix such as ``ip netns exec``, or another program that speaks RESP)."""
         argv = [self.binaries.server, str(self.config_path)]
         if self.kind is Kind.SENTINEL:
             argv.append("--sentinel")
+        return argv
+
+    def start(self, *, ready_timeout_s: float = 15.0) -> Self:
+        """Start the process (again, with the same folder and config) and wait until it answers."""
+        if self.running:
+            raise RedisStartError(f"{self.name} is already running (pid {self.pid})")
+        argv = self.command()
         env = dict(os.environ)
         env[reaper.RUN_ENV] = self.run_id
         env[reaper.OWNER_ENV] = str(os.getpid())
@@ -228,7 +234,7 @@ class RedisProcess:
             self.kill()
         reaper.unregister(proc)
 
-    def restart(self, *, ready_timeout_s: float = 15.0) -> RedisProcess:
+    def restart(self, *, ready_timeout_s: float = 15.0) -> Self:
         """Kill if running, then start with the same data, config and port."""
         self.kill()
         return self.start(ready_timeout_s=ready_timeout_s)
