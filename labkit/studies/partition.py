@@ -86,6 +86,9 @@ def _role(proc: RedisProcess) -> tuple[str, str]:
 
 def _op_spans(history: History, lost: LostWritesResult, zero_mono_ns: int) -> tuple[OpSpan, ...]:
     lost_ids = {op.index for op in lost.lost}
+    # With writes lost, the final read is the first operation that cannot be linearized:
+    # every add fits somewhere, the read that misses acknowledged ones fits nowhere.
+    violating = {k.final_read.index for k in lost.keys if k.lost and k.final_read is not None}
     spans = []
     for op in history.operations():
         if op.call_time is None:
@@ -104,6 +107,7 @@ def _op_spans(history: History, lost: LostWritesResult, zero_mono_ns: int) -> tu
                 outcome=op.outcome,
                 label=label,
                 lost=op.index in lost_ids,
+                first_violation=op.index in violating,
             )
         )
     return tuple(spans)

@@ -21,6 +21,7 @@ def test_plain_replication_loses_acknowledged_writes(tmp_path: Path) -> None:
     lost_times = [op.call_time for op in run.lost.lost if op.call_time is not None]
     assert min(lost_times) >= run.zero.mono_ns - 2_000_000_000  # type: ignore[operator]
     assert any(span.lost for span in run.ops)
+    assert [span.label for span in run.ops if span.first_violation] == ["read"]
     page = tmp_path / "report.html"
     write_report(page, run)
     text = page.read_text()
