@@ -20,6 +20,7 @@ Module map (one concern each):
 ``failover``   the failover state machine
 ``discovery``  processing hellos
 ``query``      SENTINEL MASTERS/MASTER/... field lists
+``admin``      SENTINEL MONITOR/REMOVE/RESET/SET
 ``sentinel``   :class:`SentinelCore`, tying it together
 """
 
@@ -38,9 +39,13 @@ from sentinel_lab.core.messages import (
     HelloMessage,
     IsMasterDownReply,
     IsMasterDownRequest,
+    MonitorRequest,
     PeerLinkError,
+    RemoveRequest,
+    ResetRequest,
     SentinelPing,
     SentinelPong,
+    SetRequest,
 )
 from sentinel_lab.core.records import KnownReplica, KnownSentinel, MasterRecord, SentinelState
 from sentinel_lab.core.replies import ErrorReply, LinkError
@@ -65,15 +70,19 @@ __all__ = [
     "LinkError",
     "MasterConfig",
     "MasterRecord",
+    "MonitorRequest",
     "PeerLinkError",
     "ReconfState",
+    "RemoveRequest",
     "ReplicaLine",
+    "ResetRequest",
     "SentinelCore",
     "SentinelCoreError",
     "SentinelIdentity",
     "SentinelPing",
     "SentinelPong",
     "SentinelState",
+    "SetRequest",
     "Timing",
     "parse_hello",
     "parse_info",

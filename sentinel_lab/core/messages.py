@@ -35,9 +35,13 @@ __all__ = [
     "HelloMessage",
     "IsMasterDownReply",
     "IsMasterDownRequest",
+    "MonitorRequest",
     "PeerLinkError",
+    "RemoveRequest",
+    "ResetRequest",
     "SentinelPing",
     "SentinelPong",
+    "SetRequest",
 ]
 
 
@@ -111,3 +115,36 @@ class FailoverRequest:
     """``SENTINEL FAILOVER <name>`` as a ``ClientRequest``: a forced failover."""
 
     master_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorRequest:
+    """``SENTINEL MONITOR <name> <ip> <port> <quorum>`` (the driver checked the address)."""
+
+    name: str
+    host: str
+    port: int
+    quorum: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveRequest:
+    """``SENTINEL REMOVE <name>``."""
+
+    master_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResetRequest:
+    """``SENTINEL RESET <pattern>``: reset every master whose name matches the glob."""
+
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetRequest:
+    """``SENTINEL SET <name> <option> <value> ...`` with the pairs as sent; a last option
+    without its value has ``None``."""
+
+    master_name: str
+    options: tuple[tuple[str, str | None], ...]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from labkit.actions import Action, Reply
 from labkit.core import ClientRequest, Input, Received, RedisPush, RedisReply
-from sentinel_lab.core import discovery, election, failover, monitor, query
+from sentinel_lab.core import admin, discovery, election, failover, monitor, query
 from sentinel_lab.core.config import HELLO_CHANNEL, MasterConfig, SentinelIdentity, Timing
 from sentinel_lab.core.context import WARNING, Context
 from sentinel_lab.core.errors import InfoFormatError, InvalidCoreConfigError
@@ -29,9 +29,13 @@ from sentinel_lab.core.messages import (
     HelloMessage,
     IsMasterDownReply,
     IsMasterDownRequest,
+    MonitorRequest,
     PeerLinkError,
+    RemoveRequest,
+    ResetRequest,
     SentinelPing,
     SentinelPong,
+    SetRequest,
 )
 from sentinel_lab.core.records import SentinelState
 from sentinel_lab.core.replies import ErrorReply, LinkError
@@ -307,6 +311,16 @@ class SentinelCore(Context):
             self.out.append(Reply(event.client, answer))
         elif isinstance(request, FailoverRequest):
             self.out.append(Reply(event.client, self._failover_command(request.master_name)))
+        elif isinstance(request, MonitorRequest):
+            self.out.append(Reply(event.client, admin.monitor(self, request)))
+        elif isinstance(request, RemoveRequest):
+            removed = admin.remove(self, request.master_name, self.peer_links)
+            self.out.append(Reply(event.client, removed))
+        elif isinstance(request, ResetRequest):
+            count = admin.reset(self, request.pattern, self.peer_links)
+            self.out.append(Reply(event.client, count))
+        elif isinstance(request, SetRequest):
+            self.out.append(Reply(event.client, admin.set_options(self, request)))
         else:
             self.out.append(Reply(event.client, ErrorReply("ERR unknown request")))
 
