@@ -1,0 +1,348 @@
+"""The asyncio driver of one node: clock, log, peers and state machine around a RaftCore.
+
+Inputs (peer messages, client requests, the state machine's feedback) are stepped
+into the core at once; the actions they return are carried out together at the end
+of the event-loop turn (:meth:`RaftNode._flush`): first every ``Persist`` of the batch
+with one write and one fsync (group commit), then ``Send``, ``Apply``, ``Reply`` and
+``Emit`` in order. Persisting earlier than the core asked is always safe, and nothing
+leaves the node before the records it depends on are in the log.
+
+``Apply`` work goes to one worker task that pipelines consecutive entries to the
+backing server (:class:`redis_raft.statemachine.StateMachine`) and feeds ``Applied``
+back in order; reads (``RunQuery``) go through the same queue, so a read never runs
+before the entries below its read index. Every ``snapshot_every`` applied entries the
+worker takes a snapshot (the backing RDB) and hands it to the core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+import os
+import random
+import sys
+import time
+from collections import deque
+from typing import TextIO
+
+from labkit.actions import Action, Apply, Emit, Persist, Reply, Send
+from labkit.core import ClientRequest, Received
+from labkit.events import Event
+from labkit.resp.frames import SimpleError
+from labkit.timeline.jsonl import EventStreamWriter
+from labkit.timeline.redislog import RedisLogWriter
+from redis_raft.core import (
+    TIMEOUT,
+    Applied,
+    ApplyEntry,
+    ApplySnapshot,
+    ErrorReply,
+    QueryDone,
+    RaftConfig,
+    RaftCore,
+    RunQuery,
+    SnapshotTaken,
+)
+from redis_raft.core.leader import Leader
+from redis_raft.core.messages import Message
+from redis_raft.core.node import RaftInput
+from redis_raft.driver.failpoints import Failpoints
+from redis_raft.driver.options import NodeOptions
+from redis_raft.driver.respclient import LinkError
+from redis_raft.errors import RaftError
+from redis_raft.peer import PeerLinks
+from redis_raft.statemachine import StateMachine
+from redis_raft.storage import WriteAheadLog
+
+__all__ = ["RaftNode", "now_ms"]
+
+log = logging.getLogger("redis_raft.node")
+
+READ_TIMEOUT_TEXT = "TIMEOUT the read was not served in time (no quorum confirmed this leader)"
+_ROLE_CHARS = {"L": "M", "F": "S", "C": "S", "P": "S"}
+_MAX_BATCH = 256
+
+
+def now_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+class RaftNode:
+    """One node's driver; :meth:`start` it, :meth:`close` it."""
+
+    def __init__(
+        self,
+        options: NodeOptions,
+        wal: WriteAheadLog,
+        statemachine: StateMachine,
+        *,
+        failpoints: Failpoints | None = None,
+        log_stream: TextIO | None = None,
+        events_stream: TextIO | None = None,
+    ) -> None:
+        self.options = options
+        self.wal = wal
+        self.sm = statemachine
+        self.failpoints = failpoints or Failpoints()
+        settings = RaftConfig(
+            election_timeout_ms=options.election_timeout_ms,
+            heartbeat_ms=options.heartbeat_ms,
+            min_replicas_to_write=options.min_replicas_to_write,
+            min_replicas_max_lag_s=options.min_replicas_max_lag_s,
+        )
+        seed = int.from_bytes(os.urandom(8), "little")
+        self.core = RaftCore(options.node_id, options.voters, random.Random(seed), settings)
+        self.core.restore(wal.records())
+        self.peers = PeerLinks(options.node_id, options.peers, options.requirepass)
+        self.pid = os.getpid()
+        self._log = RedisLogWriter(log_stream or sys.stdout, pid=self.pid)
+        self._events = EventStreamWriter(events_stream) if events_stream is not None else None
+        self._pending: list[Action] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._clients: dict[str, asyncio.Future[object]] = {}
+        self._ids = itertools.count(1)
+        self._work: deque[object] = deque()
+        self._work_ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self.snapshot_every = options.snapshot_every
+        self.request_timeout_ms = options.request_timeout_ms
+        self.snapshots_taken = 0
+        self.fatal: str | None = None
+        self.last_leader_contact_ms: int | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.peers.start()
+        self._tasks = [loop.create_task(self._tick_loop()), loop.create_task(self._apply_loop())]
+        core = self.core
+        self.say(
+            f"Raft node {core.id} started: term {core.term}, log {core.log.snap_index}.."
+            f"{core.log.last_index}, backing server at index {self.sm.floor}",
+            level="*",
+        )
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.peers.close()
+        for future in self._clients.values():
+            if not future.done():
+                future.set_result(ErrorReply(TIMEOUT))
+        self._clients.clear()
+
+    # -- inputs --------------------------------------------------------------------
+    def step(self, event: RaftInput) -> None:
+        """Step the core now; its actions run at the end of this loop turn."""
+        try:
+            actions = self.core.step(event, now_ms())
+        except RaftError as exc:
+            self.say(f"core refused {type(event).__name__}: {exc}")
+            return
+        self._queue(actions)
+
+    def receive(self, sender: str, message: Message) -> None:
+        """A peer message arrived."""
+        self.step(Received(sender, message))
+
+    async def request(self, request: object, timeout_s: float | None = None) -> object:
+        """Ask the core (a Write, Read, ...); the reply value, or ErrorReply(TIMEOUT)."""
+        client = f"c{next(self._ids)}"
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._clients[client] = future
+        self.step(ClientRequest(client, request))
+        wait_s = timeout_s if timeout_s is not None else self.request_timeout_ms / 1000
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), wait_s)
+        except TimeoutError:
+            return None
+        finally:
+            self._clients.pop(client, None)
+
+    # -- carrying out actions ------------------------------------------------------
+    def _queue(self, actions: list[Action]) -> None:
+        if not actions:
+            return
+        self._pending.extend(actions)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        actions, self._pending = self._pending, []
+        records = [a.record for a in actions if isinstance(a, Persist)]
+        if records:
+            try:
+                self.wal.append_many(records)  # type: ignore[arg-type]
+            except (RaftError, OSError) as exc:  # nothing may leave the node unpersisted
+                self._die(f"cannot write the log: {exc}")
+            self.failpoints.hit("after-persist-before-send")
+        for action in actions:
+            if isinstance(action, Send):
+                self.peers.send(action.to, action.message)  # type: ignore[arg-type]
+            elif isinstance(action, Apply):
+                self._work.append(action.command)
+                self._work_ready.set()
+            elif isinstance(action, Reply):
+                future = self._clients.get(action.client)
+                if future is not None and not future.done():
+                    future.set_result(action.value)
+            elif isinstance(action, Emit):
+                self._emit(action.event)
+
+    def _emit(self, event: Event) -> None:
+        if event.name == "+new-leader":
+            self.last_leader_contact_ms = now_ms()
+        stamped = dataclasses.replace(
+            event,
+            wall_ns=time.time_ns(),
+            mono_ns=time.monotonic_ns(),
+            pid=self.pid,
+            role=_ROLE_CHARS.get(event.role, "S"),
+        )
+        self._write_event(stamped)
+
+    def say(self, message: str, *, level: str = "#") -> None:
+        """Log a message that is not a core event."""
+        event = Event(
+            source=self.options.node_id,
+            name=message,
+            wall_ns=time.time_ns(),
+            mono_ns=time.monotonic_ns(),
+            level=level,
+            pid=self.pid,
+            role="M" if self.core.is_leader else "S",
+        )
+        self._write_event(event)
+
+    def _write_event(self, event: Event) -> None:
+        try:
+            self._log.write(event)
+            if self._events is not None:
+                self._events.write(event)
+        except (OSError, ValueError) as exc:  # a closed stream must not stop the node
+            log.debug("cannot write an event: %s", exc)
+
+    # -- tasks -----------------------------------------------------------------------
+    async def _tick_loop(self) -> None:
+        interval = self.options.tick_ms / 1000
+        while True:
+            self._queue(self.core.tick(now_ms()))
+            self.wal.tick()
+            await asyncio.sleep(interval)
+
+    async def _apply_loop(self) -> None:
+        while True:
+            await self._work_ready.wait()
+            self._work_ready.clear()
+            while self._work:
+                try:
+                    await self._do_work()
+                except (LinkError, RaftError) as exc:
+                    self._die(f"the backing server failed: {exc}")
+                    return
+            await self._maybe_snapshot()
+
+    async def _do_work(self) -> None:
+        first = self._work[0]
+        if isinstance(first, ApplyEntry):
+            batch: list[ApplyEntry] = []
+            while self._work and isinstance(self._work[0], ApplyEntry) and len(batch) < _MAX_BATCH:
+                item = self._work.popleft()
+                assert isinstance(item, ApplyEntry)
+                batch.append(item)
+            entries = [item.entry for item in batch]
+            results = await self.sm.apply(entries)
+            if any(isinstance(e.data, bytes) for e in entries):
+                self.failpoints.hit("after-apply-before-reply")
+            for entry, result in zip(entries, results, strict=True):
+                self.step(Applied(entry.index, result))
+        elif isinstance(first, ApplySnapshot):
+            self._work.popleft()
+            installed = await self.sm.install_snapshot(first.meta, first.data)
+            verb = "installed" if installed else "skipped (backing server is ahead)"
+            self.say(f"snapshot at index {first.meta.index} {verb}", level="*")
+            self.step(Applied(first.meta.index, None))
+        elif isinstance(first, RunQuery):
+            self._work.popleft()
+            result = await self.sm.query(first.command)
+            self.step(QueryDone(first.query_id, result))
+        else:  # pragma: no cover - the core sends nothing else
+            self._work.popleft()
+
+    async def _maybe_snapshot(self) -> None:
+        core = self.core
+        if (
+            not self.snapshot_every
+            or core.applied - core.log.snap_index < self.snapshot_every
+            or self._work
+        ):
+            return
+        index = core.applied
+        try:
+            data = await self.sm.take_snapshot()
+        except (LinkError, RaftError) as exc:
+            self.say(f"snapshot at {index} failed: {exc}")
+            self.snapshot_every = 0
+            return
+        if core.applied != index:  # pragma: no cover - nothing applies meanwhile
+            return
+        self.snapshots_taken += 1
+        self.step(SnapshotTaken(index, data))
+
+    def _die(self, reason: str) -> None:
+        self.fatal = reason
+        self.say(f"fatal: {reason}; exiting")
+        os._exit(1)
+
+    # -- state for RAFT.INFO -----------------------------------------------------------
+    def info(self) -> list[tuple[str, object]]:
+        core = self.core
+        leader = core.leader
+        lines: list[tuple[str, object]] = [
+            ("node_id", core.id),
+            ("role", core.role_name),
+            ("term", core.term),
+            ("leader_id", leader or ""),
+            (
+                "leader_address",
+                self.options.address_of(leader) if leader in self.options.peers else "",
+            ),
+            ("commit_index", core.commit),
+            ("applied_index", core.applied),
+            ("last_log_index", core.log.last_index),
+            ("snapshot_index", core.log.snap_index),
+            ("backing_applied_index", self.sm.applied_in_redis),
+            ("backing_server", self.sm.backing.address),
+            ("voters", ",".join(core.config.voters)),
+            ("follower_mode", self.options.follower_mode),
+            ("fsync", self.wal.fsync_policy),
+            ("min_replicas_to_write", core.min_replicas_to_write),
+            ("min_replicas_max_lag", core.min_replicas_max_lag_s),
+            ("snapshots_taken", self.snapshots_taken),
+            ("pending_requests", len(self._clients)),
+        ]
+        role = core.role
+        now = now_ms()
+        for peer, link in sorted(self.peers.links.items()):
+            parts = [
+                f"addr={link.host}:{link.port}",
+                f"connected={'yes' if link.connected else 'no'}",
+                f"dropped={link.dropped}",
+            ]
+            if isinstance(role, Leader) and peer in role.progress:
+                pr = role.progress[peer]
+                parts.append(f"match={pr.match}")
+                age = "-1" if pr.last_ack_ms is None else str(now - pr.last_ack_ms)
+                parts.append(f"last_ack_ms_ago={age}")
+            lines.append((f"peer_{peer}", ",".join(parts)))
+        return lines
+
+
+def error_frame(text: str) -> SimpleError:
+    return SimpleError(text.encode("utf-8", "surrogateescape"))
