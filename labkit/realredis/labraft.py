@@ -14,8 +14,6 @@ so :meth:`RaftCluster.isolate` can cut one node off from the others.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +23,6 @@ from typing import Any
 import redis
 
 from labkit.faults.proxy import ProxyHub
-from labkit.realredis import reaper
 from labkit.realredis.lab import Lab
 from labkit.realredis.ports import free_port
 from labkit.realredis.process import Kind, RedisProcess
@@ -70,7 +67,7 @@ class RaftNodeProcess(RedisProcess):
         self.data_dir = workdir / "data"
         self.log_path = workdir / "raft.log"
 
-    def argv(self) -> list[str]:
+    def command(self) -> list[str]:
         args = [
             sys.executable,
             "-m",
@@ -93,29 +90,10 @@ class RaftNodeProcess(RedisProcess):
             args += ["--requirepass", self.password]
         return args
 
-    def start(self, *, ready_timeout_s: float = 30.0) -> RaftNodeProcess:
-        if self.running:
-            raise RuntimeError(f"{self.name} is already running (pid {self.pid})")
-        env = dict(os.environ)
-        env.update(self.env)
-        env[reaper.RUN_ENV] = self.run_id
-        env[reaper.OWNER_ENV] = str(os.getpid())
-        env.setdefault("TZ", "UTC")
-        with self.console_path.open("ab") as console:
-            self._proc = subprocess.Popen(
-                self.argv(),
-                cwd=self.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=reaper.child_preexec(),  # noqa: PLW1509 - PDEATHSIG needs it
-            )
-        self._paused = False
-        reaper.register(self._proc)
-        self.wait_ready(timeout_s=ready_timeout_s)
-        return self
+    ready_timeout_s = 30.0
+
+    def environment(self) -> dict[str, str]:
+        return dict(self.env)
 
     @property
     def returncode(self) -> int | None:

@@ -9,13 +9,9 @@ reaper registration, the TILT check of the pytest fixture) is the same.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-from labkit.realredis import reaper
-from labkit.realredis.errors import RedisStartError
 from labkit.realredis.lab import Lab
 from labkit.realredis.ports import free_port
 from labkit.realredis.process import ConfigValue, Kind, RedisProcess
@@ -25,39 +21,20 @@ __all__ = ["LabSentinelProcess", "start_lab_sentinel"]
 
 
 class LabSentinelProcess(RedisProcess):
-    """A sentinel_lab process; ``json_log_path`` is its JSON-lines event stream."""
+    """A sentinel_lab process; ``json_log_path`` is its JSON-lines event stream.
+
+    ``extra_args`` go after the config path on its command line (``--early-switch``).
+    """
+
+    extra_args: tuple[str, ...] = ()
 
     @property
     def json_log_path(self) -> Path:
         return self.workdir / "sentinel.log.jsonl"
 
-    def argv(self) -> list[str]:
+    def command(self) -> list[str]:
         """The command line: this interpreter running ``python -m sentinel_lab``."""
-        return [sys.executable, "-m", "sentinel_lab", str(self.config_path)]
-
-    def start(self, *, ready_timeout_s: float = 15.0) -> LabSentinelProcess:
-        """Start (again, with the same folder and config) and wait until it answers PING."""
-        if self.running:
-            raise RedisStartError(f"{self.name} is already running (pid {self.pid})")
-        env = dict(os.environ)
-        env[reaper.RUN_ENV] = self.run_id
-        env[reaper.OWNER_ENV] = str(os.getpid())
-        env.setdefault("TZ", "UTC")
-        with self.console_path.open("ab") as console:
-            self._proc = subprocess.Popen(
-                self.argv(),
-                cwd=self.workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=reaper.child_preexec(),  # noqa: PLW1509 - PDEATHSIG needs it
-            )
-        self._paused = False
-        reaper.register(self._proc)
-        self.wait_ready(timeout_s=ready_timeout_s)
-        return self
+        return [sys.executable, "-m", "sentinel_lab", str(self.config_path), *self.extra_args]
 
 
 def start_lab_sentinel(
@@ -73,11 +50,12 @@ def start_lab_sentinel(
     host: str = "127.0.0.1",
     port: int | None = None,
     extra: list[tuple[str, ConfigValue]] | None = None,
+    args: tuple[str, ...] = (),
     start: bool = True,
 ) -> LabSentinelProcess:
     """A sentinel_lab process monitoring ``master``, registered with ``lab`` (so that
     ``lab.close()`` kills it), configured exactly as :meth:`Lab.sentinel` configures a
-    real one."""
+    real one; ``args`` are extra command-line flags (``--early-switch``)."""
     directives = sentinel_directives(
         master_name,
         master.host,
@@ -103,6 +81,7 @@ def start_lab_sentinel(
         run_id=lab.run_id,
         binaries=lab.binaries,
     )
+    proc.extra_args = tuple(args)
     lab.processes.append(proc)
     if start:
         proc.start()

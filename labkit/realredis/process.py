@@ -146,12 +146,20 @@ class RedisProcess:
             argv.append("--sentinel")
         return argv
 
-    def start(self, *, ready_timeout_s: float = 15.0) -> Self:
+    ready_timeout_s: float = 15.0
+    """How long :meth:`start` waits for the first PONG (a subclass may need longer)."""
+
+    def environment(self) -> dict[str, str]:
+        """Variables added to the child's environment (besides the lab's run marker)."""
+        return {}
+
+    def start(self, *, ready_timeout_s: float | None = None) -> Self:
         """Start the process (again, with the same folder and config) and wait until it answers."""
         if self.running:
             raise RedisStartError(f"{self.name} is already running (pid {self.pid})")
         argv = self.command()
         env = dict(os.environ)
+        env.update(self.environment())
         env[reaper.RUN_ENV] = self.run_id
         env[reaper.OWNER_ENV] = str(os.getpid())
         env.setdefault("TZ", "UTC")
@@ -168,7 +176,9 @@ class RedisProcess:
             )
         self._paused = False
         reaper.register(self._proc)
-        self.wait_ready(timeout_s=ready_timeout_s)
+        self.wait_ready(
+            timeout_s=self.ready_timeout_s if ready_timeout_s is None else ready_timeout_s
+        )
         return self
 
     def wait_ready(self, *, timeout_s: float = 15.0) -> None:
@@ -234,7 +244,7 @@ class RedisProcess:
             self.kill()
         reaper.unregister(proc)
 
-    def restart(self, *, ready_timeout_s: float = 15.0) -> Self:
+    def restart(self, *, ready_timeout_s: float | None = None) -> Self:
         """Kill if running, then start with the same data, config and port."""
         self.kill()
         return self.start(ready_timeout_s=ready_timeout_s)
