@@ -18,6 +18,7 @@ from typing import Literal
 
 from labkit.errors import LabError
 from labkit.events import Event
+from labkit.faults.hostile import SecondAdmin, hostile_clients
 from labkit.faults.proxy import ProxyHub
 from labkit.realredis.process import RedisProcess
 
@@ -29,8 +30,11 @@ __all__ = [
     "plan",
 ]
 
-FaultKind = Literal["kill", "pause", "partition", "delay", "throttle", "reset"]
-PROCESS_FAULTS: tuple[FaultKind, ...] = ("kill", "pause")
+FaultKind = Literal["kill", "pause", "hostile", "admin", "partition", "delay", "throttle", "reset"]
+PROCESS_FAULTS: tuple[FaultKind, ...] = ("kill", "pause", "hostile", "admin")
+INSTANT_FAULTS: tuple[FaultKind, ...] = ("reset", "hostile")
+# What plan() draws from by default: an "admin" fault needs a setting to change.
+RANDOM_PROCESS_FAULTS: tuple[FaultKind, ...] = ("kill", "pause", "hostile")
 LINK_FAULTS: tuple[FaultKind, ...] = ("partition", "delay", "throttle", "reset")
 
 
@@ -53,9 +57,14 @@ class Fault:
     duration_s: float = 0.0
     source: str = "*"
     amount: float = 0.0
+    setting: str = ""
+    """For ``admin``: the setting a second administrator changes (``CONFIG SET``)."""
+    value: str = ""
 
     def describe(self) -> str:
         extra = f" source={self.source}" if self.source != "*" else ""
+        if self.kind == "admin":
+            extra += f" {self.setting}={self.value}"
         if self.kind == "delay":
             extra += f" delay={self.amount:g}ms"
         elif self.kind == "throttle":
@@ -81,7 +90,7 @@ def plan(
         list(kinds)
         if kinds is not None
         else [
-            *(PROCESS_FAULTS if processes else ()),
+            *(RANDOM_PROCESS_FAULTS if processes else ()),
             *(LINK_FAULTS if links else ()),
         ]
     )
@@ -97,7 +106,9 @@ def plan(
                 f"fault {kind!r} needs a {'process' if kind in PROCESS_FAULTS else 'link'}"
             )
         length = (
-            0.0 if kind == "reset" else min(rng.expovariate(1 / mean_fault_s), duration_s - now)
+            0.0
+            if kind in INSTANT_FAULTS
+            else min(rng.expovariate(1 / mean_fault_s), duration_s - now)
         )
         amount = {
             "delay": rng.choice((50.0, 200.0, 1000.0)),
@@ -134,6 +145,8 @@ class ScheduleRunner:
     _thread: threading.Thread | None = None
     _active: list[_Active] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _admin: SecondAdmin = field(default_factory=SecondAdmin)
+    _attacks: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for fault in self.schedule:
@@ -171,6 +184,8 @@ class ScheduleRunner:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        for attack in self._attacks:
+            attack.join(timeout=30)
         with self._lock:
             for active in list(self._active):
                 self._end(active.fault)
@@ -190,7 +205,7 @@ class ScheduleRunner:
                 while pending and pending[0].at_s <= now:
                     fault = pending.pop(0)
                     self._begin(fault)
-                    if fault.kind != "reset":
+                    if fault.kind not in INSTANT_FAULTS:
                         self._active.append(_Active(fault, fault.at_s + fault.duration_s))
             upcoming = [a.ends_at for a in self._active] + [f.at_s for f in pending[:1]]
             self._stop.wait(max(0.0, min(upcoming, default=now) - (time.monotonic() - started)))
@@ -213,6 +228,21 @@ class ScheduleRunner:
                 self.processes[fault.target].kill()
             elif fault.kind == "pause":
                 self.processes[fault.target].pause()
+            elif fault.kind == "hostile":  # in its own thread: some payloads wait for a reply
+                proc = self.processes[fault.target]
+                attack = threading.Thread(
+                    target=hostile_clients,
+                    args=(proc.host, proc.port),
+                    kwargs={"seed": int(fault.at_s * 1000)},
+                    name="nemesis-hostile",
+                    daemon=True,
+                )
+                attack.start()
+                self._attacks.append(attack)
+            elif fault.kind == "admin":
+                proc = self.processes[fault.target]
+                self._admin.password = proc.password
+                self._admin.config_set(proc.host, proc.port, fault.setting, fault.value)
             else:
                 assert self.hub is not None
                 if fault.kind == "partition":
@@ -235,6 +265,8 @@ class ScheduleRunner:
                 self.processes[fault.target].start()
             elif fault.kind == "pause":
                 self.processes[fault.target].resume()
+            elif fault.kind == "admin":
+                self._admin.undo_all()
             else:
                 assert self.hub is not None
                 self.hub.heal(fault.target, source=None if fault.source == "*" else fault.source)

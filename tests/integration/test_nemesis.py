@@ -27,6 +27,8 @@ def test_schedule_pauses_kills_and_cuts_then_heals(redis_lab: Lab) -> None:
         Fault(0.0, "pause", "target", 1.0),
         Fault(1.5, "kill", "target", 1.0),
         Fault(3.0, "partition", "link", 1.0),
+        Fault(4.2, "hostile", "target"),
+        Fault(4.4, "admin", "target", 1.0, setting="maxmemory-policy", value="allkeys-lru"),
     ]
     with ProxyHub(seed=3) as hub:
         port = hub.add("link", (server.host, server.port)).listen[1]
@@ -40,7 +42,14 @@ def test_schedule_pauses_kills_and_cuts_then_heals(redis_lab: Lab) -> None:
             assert server.pid != first_pid
             wait_until(lambda: not _answers(server, port), timeout_s=5, what="the partition")
             assert _answers(server), "the partition cuts the proxy link only"
+
+            def policy() -> str:
+                with server.client() as conn:
+                    return str(conn.config_get("maxmemory-policy")["maxmemory-policy"])
+
+            wait_until(lambda: policy() == "allkeys-lru", timeout_s=10, what="the second admin")
             assert runner.wait(15)
+            assert policy() == "noeviction", "the admin's change is undone at its end"
         assert _answers(server, port)
     names = [(e.name, e.instance) for e in runner.events]
     assert names == [
@@ -50,5 +59,8 @@ def test_schedule_pauses_kills_and_cuts_then_heals(redis_lab: Lab) -> None:
         ("-kill", "process target"),
         ("+partition", "link link"),
         ("-partition", "link link"),
+        ("+hostile", "process target"),
+        ("+admin", "process target"),
+        ("-admin", "process target"),
     ]
     assert runner.errors == []

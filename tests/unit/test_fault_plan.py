@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from labkit.faults.nemesis import Fault, NemesisError, ScheduleRunner, plan
+from labkit.faults.nemesis import PROCESS_FAULTS, Fault, NemesisError, ScheduleRunner, plan
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -19,9 +19,10 @@ def test_plan_is_deterministic_and_ends_before_the_liveness_phase(seed: int) -> 
         assert fault.at_s >= end, "faults never overlap"
         assert fault.at_s + fault.duration_s <= 20.0 + 1e-9
         end = fault.at_s + fault.duration_s
-        assert (fault.kind in ("kill", "pause")) == (
-            fault.target in ("master", "replica-1")
-        ) or fault.target == "master"
+        if fault.kind in PROCESS_FAULTS:
+            assert fault.target in args["processes"]  # type: ignore[operator]
+        else:
+            assert fault.target in args["links"]  # type: ignore[operator]
 
 
 def test_plan_needs_something_to_break() -> None:
