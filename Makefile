@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint bench soak redis docker netns-tools cleanup clean help study-partition
+.PHONY: all demo test lint bench soak redis docker netns-tools cleanup clean help study-partition study-commit
 
 help:
 	@echo "make demo    the main job: kill a real master under 3 real Sentinels, print the merged timeline"
@@ -14,6 +14,7 @@ help:
 	@echo "make docker  (root) install/start a Docker engine and build the Redis image for tests/containers"
 	@echo "make study-partition  lost acknowledged writes of real Redis + Sentinel under a partition (N=runs)"
 	@echo "make bench   benchmarks (bench/results/*.json); PORCUPINE=DIR adds the Porcupine comparison"
+	@echo "make study-commit  2PC, 3PC and the consensus-kept decision on real Redis shards"
 	@echo "make soak    thousands of simulation seeds (SEEDS=5000)"
 	@echo "make cleanup end processes an interrupted run left behind"
 
@@ -54,6 +55,11 @@ bench: $(STAMP)
 N ?= 1
 study-partition: $(STAMP) redis
 	$(BIN)/redis-lab study partition --runs $(N) --html runs/partition/report.html
+
+study-commit: $(STAMP) redis
+	$(BIN)/redis-lab commit compare
+	@for p in 2pc 3pc 2pc-consensus; do for f in coordinator-crash partition; do \
+	  $(BIN)/redis-lab commit demo $$p $$f --html runs/commit/$$p-$$f.html | tail -2 || exit 1; done; done
 
 SEEDS ?= 5000
 soak: $(STAMP)

@@ -1,0 +1,255 @@
+"""The demonstrations: one protocol under one scripted fault, in the simulator or on
+real redis-server shards, with a verdict, a timeline and the comparison table."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from commit_lab.core import SIM_CONFIG, CommitConfig, DecisionNode
+from commit_lab.driver import RealWorld
+from commit_lab.errors import CommitLabError
+from commit_lab.scripts import FAULTS, PARTS, SECOND, T1, Script, Verdict, verdict
+from commit_lab.shard import ShardStore
+from commit_lab.sim_scenario import (
+    GROUP,
+    PROTOCOLS,
+    build_world,
+    make_coordinator,
+    make_participant,
+    opening,
+)
+from labkit.events import Event
+from labkit.realredis import Lab
+from labkit.sim.network import LinkConfig
+from labkit.sim.trace import DEFAULT_ANCHOR_WALL_NS
+from labkit.sim.world import Simulator
+from labkit.timeline import FaultWindow, merge, render_table, write_html
+
+__all__ = [
+    "EXPECTED_ATOMIC",
+    "REAL_CONFIG",
+    "comparison",
+    "render_comparison",
+    "run_real",
+    "run_sim",
+    "write_report",
+]
+
+REAL_CONFIG = CommitConfig(
+    vote_timeout_ms=500,
+    ack_timeout_ms=500,
+    retry_ms=100,
+    wait_timeout_ms=500,
+    collect_ms=150,
+    round_timeout_ms=500,
+)
+"""Wall-clock timings: agents talk in-process, so 150 ms collects every answer."""
+
+EXPECTED_ATOMIC = {
+    "1pc": False,
+    "2pc": True,
+    "3pc": True,
+    "2pc-consensus": True,
+}
+"""Whether a protocol stays atomic under the scripted faults (3PC: except a partition)."""
+
+
+def expected_atomic(protocol: str, fault: str) -> bool:
+    """The verdict a demonstration should print."""
+    if fault == "none":
+        return True
+    if protocol == "3pc" and fault == "partition":
+        return False
+    return EXPECTED_ATOMIC[protocol]
+
+
+def _check(protocol: str, fault: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise CommitLabError(f"unknown protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    if fault not in FAULTS:
+        raise CommitLabError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
+
+
+def run_sim(
+    protocol: str, fault: str, *, seed: int = 1, down_ms: int = 1500
+) -> tuple[Verdict, list[Event]]:
+    """The scripted fault in the simulator (virtual time)."""
+    _check(protocol, fault)
+    sim = Simulator(seed, scenario=f"{protocol}/{fault}", link=LinkConfig(1, 5))
+    build_world(sim, protocol, SIM_CONFIG, coordinators=("c", SECOND))
+    script = Script(sim, protocol, fault, down_ms)
+    script.install(600)
+    sim.run_until_true(script.resolved, deadline_ms=down_ms + 10_000, what="the run to settle")
+    events = sim.trace.to_events() + script.events(
+        lambda ms: (DEFAULT_ANCHOR_WALL_NS + ms * 1_000_000, ms * 1_000_000)
+    )
+    return verdict(script, sim, "simulator", sim.now_ms), sorted(events, key=lambda e: e.wall_ns)
+
+
+def build_real(world: RealWorld, protocol: str, config: CommitConfig) -> None:
+    """Shards p1..p3 on real redis-servers, coordinators c and c2, the group in memory."""
+    for shard in PARTS:
+
+        def participant(balances: dict[str, int], shard: str = shard) -> object:
+            return make_participant(protocol, shard, balances, random.Random(shard), config)
+
+        world.add_shard(shard, participant, opening(shard))  # type: ignore[arg-type]
+    if protocol == "2pc-consensus":
+        for i, member in enumerate(GROUP):
+
+            def group(member: str = member, i: int = i) -> DecisionNode:
+                return DecisionNode(member, GROUP, random.Random(i))
+
+            world.add_memory_node(member, group)
+    for name in ("c", SECOND):
+
+        def coordinator(name: str = name) -> object:
+            return make_coordinator(protocol, name, random.Random(name), config)
+
+        world.add_coordinator(name, coordinator, log_name=f"{name}.wal")  # type: ignore[arg-type]
+
+
+def shard_problems(world: RealWorld) -> list[str]:
+    """Check the real shards themselves: t1 all-or-nothing, money conserved, no locks."""
+    problems: list[str] = []
+    states: dict[str, str | None] = {}
+    total = 0
+    for name in PARTS:
+        store = world.nodes[name].store
+        assert isinstance(store, ShardStore)
+        total += sum(store.balances().values())
+        locks = store.locks()
+        if locks:
+            problems.append(f"locks left on {name}: {locks}")
+        raw = store.client.hget(f"intent:{T1.txid}", "state")
+        states[name] = raw.decode() if isinstance(raw, bytes) else raw
+    if "committed" in states.values() and any(s != "committed" for s in states.values()):
+        problems.append(f"atomicity (on the shards): t1 states {states}")
+    if total != 900:
+        problems.append(f"conservation (on the shards): total {total}, expected 900")
+    return problems
+
+
+def run_real(
+    protocol: str,
+    fault: str,
+    *,
+    down_ms: int = 2000,
+    lab: Lab | None = None,
+    workdir: Path | None = None,
+) -> tuple[Verdict, list[Event]]:
+    """The scripted fault against three real redis-server shards (wall-clock time)."""
+    _check(protocol, fault)
+    own = lab is None
+    active = lab if lab is not None else Lab()
+    try:
+        prefix = f"{protocol}-{fault}-"
+        folder = (workdir or active.base_dir) / f"{prefix}agents"
+        world = RealWorld(active, folder, prefix=prefix)
+        build_real(world, protocol, REAL_CONFIG)
+        script = Script(world, protocol, fault, down_ms)
+        started = time.monotonic()
+        script.install(world.now_ms + 600)
+        world.run_until_true(
+            script.resolved,
+            deadline_ms=world.now_ms + down_ms + 15_000,
+            what=f"{protocol}/{fault} to settle",
+        )
+        world.run_for(100)
+        result = verdict(script, world, "real redis", int((time.monotonic() - started) * 1000))
+        extra = shard_problems(world)
+        if extra:
+            result = _with_problems(result, extra)
+        anchor_wall = time.time_ns() - time.monotonic_ns()
+        events = world.events + script.events(
+            lambda ms: (
+                anchor_wall + int((world._t0 * 1000 + ms) * 1_000_000),
+                int((world._t0 * 1000 + ms) * 1_000_000),
+            )
+        )
+        return result, sorted(events, key=lambda e: e.wall_ns)
+    finally:
+        if own:
+            active.close()
+
+
+def _with_problems(result: Verdict, extra: Sequence[str]) -> Verdict:
+    from dataclasses import replace
+
+    problems = tuple(dict.fromkeys((*result.problems, *extra)))
+    atomic = result.atomic and not any(p.startswith(("atomicity", "conservation")) for p in extra)
+    return replace(result, problems=problems, atomic=atomic)
+
+
+def write_report(
+    result: Verdict, events: list[Event], *, html: Path | None = None, width: int = 120
+) -> str:
+    """The text timeline (returned) and, with ``html``, the HTML report."""
+    if not events:
+        return ""
+    zero = min(e.wall_ns for e in events)
+    timeline = merge([events], zero)
+    text = render_table(timeline, width=width, zero_label="start")
+    if html is not None:
+        windows = [
+            FaultWindow(
+                e.wall_ns - zero, None, e.details, "partition" if "partition" in e.name else "fault"
+            )
+            for e in events
+            if e.source == "nemesis" and e.name in ("+crash", "+partition")
+        ]
+        heals = [e.wall_ns - zero for e in events if e.source == "nemesis" and e.name == "+heal"]
+        closed = [
+            FaultWindow(
+                w.start_ns,
+                min((h for h in heals if h >= w.start_ns), default=None),
+                w.label,
+                w.kind,
+            )
+            for w in windows
+        ]
+        write_html(
+            html,
+            timeline,
+            title=f"commit_lab: {result.protocol} under {result.fault} ({result.where})",
+            summary=[
+                ("verdict", "atomic" if result.atomic else "NOT ATOMIC"),
+                ("in doubt (max)", f"{result.in_doubt_ms} ms"),
+                ("conflicting t2", result.t2_reply),
+                ("problems", "; ".join(result.problems) or "none"),
+            ],
+            faults=closed,
+            zero_label="start",
+        )
+    return text
+
+
+def comparison(
+    protocols: Sequence[str] = PROTOCOLS, faults: Sequence[str] = FAULTS, *, seed: int = 1
+) -> list[Verdict]:
+    """Every protocol under every scripted fault, in the simulator."""
+    return [run_sim(p, f, seed=seed)[0] for p in protocols for f in faults]
+
+
+def render_comparison(verdicts: Sequence[Verdict]) -> str:
+    """A markdown table: outcome, time in doubt, round trips, messages and durable writes."""
+    lines = [
+        "| protocol | fault | outcome | t1 | in doubt (ms) | round trips | messages | durable writes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for v in verdicts:
+        outcome = "atomic" if v.atomic else "NOT atomic"
+        t1 = " ".join(f"{p}:{'C' if c else 'A' if c is False else '-'}" for p, c in v.t1)
+        lines.append(
+            f"| {v.protocol} | {v.fault} | {outcome} | {t1} | {v.in_doubt_ms} | "
+            f"{v.round_trips} | {v.messages} | {v.durable_writes} |"
+        )
+    lines.append("")
+    lines.append(
+        "messages and durable writes count the whole scripted run (t1, the conflicting t2, "
+        "retries and recovery); the decision group's Raft traffic is included."
+    )
+    return "\n".join(lines)
