@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint bench soak redis docker netns-tools cleanup clean help study-partition study-commit
+.PHONY: all demo test lint bench soak redis docker netns-tools cleanup clean help study-sentinel study-partition study-commit
 
 help:
-	@echo "make demo    the main job: kill a real master under 3 real Sentinels, print the merged timeline"
+	@echo "make demo    kill a master under 3 real Sentinels, then under 3 sentinel_lab; print both side by side"
 	@echo "make test    the CI suite (real Redis processes, simulator seeds, fuzzing)"
 	@echo "make lint    ruff and mypy --strict"
 	@echo "make docker  (root) install/start a Docker engine and build the Redis image for tests/containers"
+	@echo "make study-sentinel  real Sentinel and sentinel_lab side by side, N= runs, with the early switch"
 	@echo "make study-partition  lost acknowledged writes of real Redis + Sentinel under a partition (N=runs)"
 	@echo "make bench   benchmarks (bench/results/*.json); PORCUPINE=DIR adds the Porcupine comparison"
 	@echo "make study-commit  2PC, 3PC and the consensus-kept decision on real Redis shards"
@@ -51,8 +52,12 @@ lint: $(STAMP)
 # 102 Jepsen etcd logs, with Porcupine timed in the same run when Go is installed.
 bench: $(STAMP)
 	$(BIN)/python bench/bench_checker.py --out bench/results/checker.json $(if $(PORCUPINE),--porcupine $(PORCUPINE))
+	$(BIN)/python bench/bench_sentinel.py --runs 5 --out bench/results/sentinel.json --md bench/results/sentinel.md
 
 N ?= 1
+study-sentinel: $(STAMP) redis
+	$(BIN)/redis-lab study sentinel --runs $(N) --early-switch --html runs/sentinel/report.html
+
 study-partition: $(STAMP) redis
 	$(BIN)/redis-lab study partition --runs $(N) --html runs/partition/report.html
 

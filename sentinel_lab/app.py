@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="JSON-lines event stream (default: <logfile>.jsonl when a logfile is set)",
     )
+    parser.add_argument(
+        "--early-switch",
+        action="store_true",
+        help="not Redis: show clients the promoted replica as soon as its promotion is "
+        "confirmed (also SENTINEL CONFIG SET lab-early-switch yes); never written to the file",
+    )
 
 
 def _fatal(message: str) -> int:
@@ -90,7 +96,15 @@ def run_from_args(args: argparse.Namespace) -> int:
         source=f"{announce_ip}:{server.port}",
     )
     try:
-        return _start(loaded, config, config_path, out, host, announce_ip, announce_port, picked)
+        return _start(
+            loaded,
+            config,
+            config_path,
+            out,
+            (host, announce_ip, announce_port),
+            picked=picked,
+            early_switch=bool(getattr(args, "early_switch", False)),
+        )
     finally:
         out.close()
 
@@ -100,11 +114,12 @@ def _start(
     config: conf.SentinelConfig,
     config_path: Path,
     out: EventOutput,
-    host: str,
-    announce_ip: str,
-    announce_port: int,
+    address: tuple[str, str, int],
+    *,
     picked: bool,
+    early_switch: bool,
 ) -> int:
+    host, announce_ip, announce_port = address
     server = config.server
     out.log("#", "oO0OoO0OoO0Oo sentinel_lab is starting oO0OoO0OoO0Oo")
     out.log("#", f"sentinel_lab (Redis {VERSION} rules), pid={os.getpid()}, just started")
@@ -115,8 +130,6 @@ def _start(
         unsupported = [
             option
             for option, used in (
-                ("notification-script", master.notification_script is not None),
-                ("client-reconfig-script", master.client_reconfig_script is not None),
                 ("rename-command", bool(master.renamed_commands)),
                 ("master-reboot-down-after-period", master.master_reboot_down_after_period_ms > 0),
             )
@@ -138,6 +151,9 @@ def _start(
     except SentinelLabError as exc:
         out.log("#", f"Fatal: {exc}")
         return _fatal(f"sentinel_lab: {exc}")
+    core.early_switch = early_switch
+    if early_switch:
+        out.log("#", "Early switch on (not Redis): clients see the promoted replica at once")
     driver = SentinelDriver(core, config, config_path, out, rng=rng)
     resp = SentinelServer(
         ServerConfig(

@@ -2,7 +2,7 @@
 
 The file model carries everything a ``sentinel.conf`` can say; the core knows only what
 it acts on. So a snapshot from the core is *merged* into the loaded config: options the
-core does not hold (scripts, ``rename-command``, ``master-reboot-down-after-period``)
+core does not hold (``rename-command``, ``master-reboot-down-after-period``)
 are kept from the file by master name, and server lines are never touched.
 """
 
@@ -28,6 +28,8 @@ def core_master(master: conf.MasterConfig) -> core.MasterConfig:
         parallel_syncs=master.parallel_syncs,
         auth_pass=master.auth_pass,
         auth_user=master.auth_user,
+        notification_script=master.notification_script,
+        client_reconfig_script=master.client_reconfig_script,
     )
 
 
@@ -79,6 +81,8 @@ def file_master(record: core.MasterRecord, base: conf.MasterConfig | None) -> co
         "parallel_syncs": c.parallel_syncs,
         "auth_pass": c.auth_pass,
         "auth_user": c.auth_user,
+        "notification_script": c.notification_script,
+        "client_reconfig_script": c.client_reconfig_script,
         "config_epoch": record.config_epoch,
         "leader_epoch": record.leader_epoch,
         "known_replicas": tuple(conf.KnownReplica(r.ip, r.port) for r in record.known_replicas),

@@ -8,6 +8,8 @@ log) and the only place that does I/O for the core. Every input goes through
 Links (see :mod:`sentinel_lab.links`): per master and replica one command link and one
 pub/sub link, per other sentinel one command link. The core's ``SUBSCRIBE`` marks a
 (re)connection: both links of that instance are closed silently and opened afresh.
+Scripts queued by the core run as subprocesses (:mod:`sentinel_lab.scripts`), started
+and reaped at each timer run.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from sentinel_lab.core.replies import ErrorReply, LinkError, LinkErrorKind, repl
 from sentinel_lab.core.table import find_instance
 from sentinel_lab.events_out import EventOutput
 from sentinel_lab.links import LinkSettings, RespLink, split_addr
+from sentinel_lab.scripts import ScriptRunner
 
 __all__ = ["PublishHook", "SentinelDriver", "now_ms"]
 
@@ -88,6 +91,7 @@ class SentinelDriver:
         self._in_step = False
         self._queued: list[Input] = []
         self._timer: asyncio.Task[None] | None = None
+        self.scripts = ScriptRunner(core, self.execute, now_ms)
 
     @property
     def myid(self) -> str:
@@ -109,14 +113,16 @@ class SentinelDriver:
         self._stopping.set()
 
     async def close(self) -> None:
-        """Flush the config one last time and close every link."""
+        """Flush the config one last time, kill running scripts and close every link."""
         self.flush_config()
+        await self.scripts.close()
         links = [*self._cmd.values(), *self._pubsub.values(), *self._peers.values()]
         await asyncio.gather(*(link.aclose() for link in links), return_exceptions=True)
 
     def tick(self) -> None:
-        """One run of the Sentinel timer, plus the links' command timeouts."""
+        """One run of the Sentinel timer, plus the links' command timeouts and scripts."""
         self.execute(self.core.tick(now_ms()))
+        self.scripts.run_due()
         for link in [*self._cmd.values(), *self._pubsub.values(), *self._peers.values()]:
             link.check_timeouts()
 

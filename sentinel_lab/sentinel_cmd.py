@@ -3,6 +3,8 @@
 Instance lists are RESP3 maps, which RESP2 clients receive as flat arrays of bulk
 strings (the encoder downgrades them), exactly as Redis sends them. What sentinel_lab
 does not do answers ``-ERR ... is not supported by sentinel_lab yet``.
+``SENTINEL CONFIG SET lab-early-switch yes|no`` is ours (not Redis): it turns the early
+switch on or off at run time and is never written to the config file.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from sentinel_lab.core import (
     SetRequest,
 )
 from sentinel_lab.core.replies import ErrorReply
+from sentinel_lab.scripts import script_refusal
 
 if TYPE_CHECKING:
     from sentinel_lab.server import SentinelServer
@@ -107,7 +110,9 @@ _CONFIG_PARAMS = (
     "announce-port",
     "sentinel-user",
     "sentinel-pass",
+    "lab-early-switch",
 )
+"""Redis's SENTINEL CONFIG parameters, plus ``lab-early-switch`` (ours; runtime only)."""
 
 
 def client_key(conn: ClientConnection) -> str:
@@ -230,7 +235,18 @@ def _myid(conn: ClientConnection, args: list[bytes]) -> Frame:
 
 
 def _pending_scripts(conn: ClientConnection, args: list[bytes]) -> Frame:
-    return Array(())  # sentinel_lab runs no scripts, so none is ever pending
+    driver = _server(conn).driver
+    driver.sync_clock()
+    jobs: list[Frame] = []
+    for fields in driver.core.pending_scripts():
+        pairs: list[tuple[Frame, Frame]] = []
+        for key, value in fields:
+            if isinstance(value, tuple):
+                pairs.append((bulk(key), Array(tuple(bulk(str(a)) for a in value))))
+            else:
+                pairs.append((bulk(key), bulk(str(value))))
+        jobs.append(Map(tuple(pairs)))
+    return Array(tuple(jobs))
 
 
 def _debug(conn: ClientConnection, args: list[bytes]) -> Frame:
@@ -304,11 +320,23 @@ def _set(conn: ClientConnection, args: list[bytes]) -> Frame:
     pairs: list[tuple[str, str | None]] = []
     for i in range(0, len(rest), 2):
         pairs.append((rest[i], rest[i + 1] if i + 1 < len(rest) else None))
-    request = SetRequest(_text(args[2]), tuple(pairs))
     driver = _server(conn).driver
-    answer = driver.request(client_key(conn), request)
+    deny = driver.config.server.deny_scripts_reconfig
+    refusal: str | None = None
+    for index, (option, value) in enumerate(pairs):
+        refusal = script_refusal(deny, option, value)
+        if refusal is not None:
+            pairs = pairs[:index]  # earlier options still apply, as in Redis
+            break
+    answer: object = "OK"
+    if pairs:
+        answer = driver.request(client_key(conn), SetRequest(_text(args[2]), tuple(pairs)))
+    elif refusal is not None and _text(args[2]) not in driver.core.masters:
+        answer = ErrorReply("ERR No such master with that name")
     if any(option.lower() in ("auth-pass", "auth-user") for option, _ in pairs):
         driver.drop_instance_links(_text(args[2]))
+    if refusal is not None and not isinstance(answer, ErrorReply):
+        return error(refusal)
     return _answer(answer)
 
 
@@ -330,6 +358,7 @@ def _config_get(conn: ClientConnection, pattern: bytes) -> Frame:
         "announce-port": str(server.announce_port),
         "sentinel-user": server.sentinel_user or "",
         "sentinel-pass": server.sentinel_pass or "",
+        "lab-early-switch": "yes" if _server(conn).driver.core.early_switch else "no",
     }
     pairs = [
         (bulk(name), bulk(values[name]))
@@ -353,6 +382,11 @@ def _config_set(conn: ClientConnection, param: str, value: str) -> Frame:
         if port is None or not 0 <= port <= 65535:
             return bad
         driver.update_server_settings(announce_port=port)
+    elif name == "lab-early-switch":
+        flag = {"yes": True, "no": False}.get(value.lower())
+        if flag is None:
+            return bad
+        driver.core.early_switch = flag
     elif name in ("announce-ip", "sentinel-user", "sentinel-pass"):
         driver.update_server_settings(**{name.replace("-", "_"): value or None})
         if name != "announce-ip":

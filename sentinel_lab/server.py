@@ -154,8 +154,8 @@ class SentinelServer(RespServer):
             ("sentinel_masters", len(core.masters)),
             ("sentinel_tilt", int(core.tilt)),
             ("sentinel_tilt_since_seconds", -1 if not core.tilt else _tilt_seconds(self)),
-            ("sentinel_running_scripts", 0),
-            ("sentinel_scripts_queue_length", 0),
+            ("sentinel_running_scripts", core.scripts.running),
+            ("sentinel_scripts_queue_length", len(core.scripts.jobs)),
             ("sentinel_simulate_failure_flags", 0),
         ]
         for index, master in enumerate(core.masters.values()):

@@ -1,4 +1,5 @@
-"""``redis-lab study partition``: lost acknowledged writes under a partition, real Redis + Sentinel."""
+"""``redis-lab study partition`` (lost acknowledged writes under a partition, real Redis +
+Sentinel) and ``redis-lab study sentinel`` (real Sentinel and sentinel_lab side by side)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from labkit.studies import sentinel as sentinel_study
+from labkit.studies import sentinel_report
 from labkit.studies.partition import (
     GUARD_LABELS,
     GUARDS,
@@ -17,8 +20,9 @@ from labkit.studies.partition import (
     run_partition,
 )
 from labkit.timeline.html import write_html
+from labkit.timeline.render import render_table
 
-__all__ = ["register_partition", "write_report"]
+__all__ = ["print_sentinel_report", "register_partition", "register_sentinel", "write_report"]
 
 
 def _positive(text: str) -> float:
@@ -105,4 +109,134 @@ def _run(args: argparse.Namespace) -> int:
             share = statistics.median(r.lost_count / max(r.acknowledged, 1) for r in runs)
             print(f"median share lost with {guard!r}: {100 * share:.0f}%")
     print(f"\nDone in {time.monotonic() - started:.0f}s.")
+    return 0
+
+
+def _down_after(text: str) -> int:
+    if not text.isdigit() or not 100 <= int(text) <= 60_000:
+        raise argparse.ArgumentTypeError(f"must be 100 to 60000 ms, got {text!r}")
+    return int(text)
+
+
+def register_sentinel(subparsers: Any) -> None:
+    """``redis-lab study sentinel``: real Sentinels and sentinel_lab, side by side."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "sentinel",
+        help="kill a master under 3 real Sentinels, then under 3 sentinel_lab; compare",
+        description=sentinel_study.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--runs", type=_runs, default=1, help="failovers per kind (default 1)")
+    parser.add_argument("--html", type=Path, metavar="FILE", help="write the HTML report here")
+    parser.add_argument(
+        "--down-after-ms",
+        type=_down_after,
+        default=1000,
+        help="down-after-milliseconds of every sentinel (default 1000)",
+    )
+    parser.add_argument(
+        "--early-switch",
+        action="store_true",
+        help="also run sentinel_lab with --early-switch (not Redis) as a third column",
+    )
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="copy each run's logs to DIR")
+    parser.set_defaults(func=_run_sentinel)
+
+
+def _run_sentinel(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    settings = sentinel_study.StudySettings(down_after_ms=args.down_after_ms)
+    print(
+        f"Sentinel study: {args.runs} failover(s) each of real Redis Sentinel and sentinel_lab"
+        f"{' (and sentinel_lab with the early switch)' if args.early_switch else ''}; "
+        f"1 master, 2 replicas, 3 sentinels, quorum 2, down-after {settings.down_after_ms} ms, "
+        f"failover-timeout {settings.failover_timeout_ms} ms",
+        flush=True,
+    )
+    runs = sentinel_study.run_side_by_side(
+        args.runs,
+        settings,
+        early_switch=args.early_switch,
+        keep=args.keep,
+        say=lambda line: print(line, flush=True),
+    )
+    print_sentinel_report(runs, sys.stdout, html=args.html, settings=settings)
+    print(f"\nDone in {time.monotonic() - started:.0f}s; every process it started is stopped.")
+    return 0
+
+
+def print_sentinel_report(
+    runs: list[sentinel_study.FailoverRun],
+    out: TextIO,
+    *,
+    html: Path | None,
+    settings: sentinel_study.StudySettings,
+    timelines: bool = False,
+    width: int = 120,
+) -> None:
+    """The medians side by side, per-sentinel times of one run of each kind, and
+    (``timelines``) the merged timeline of each; the HTML report if asked."""
+    shown = [
+        next(r for r in runs if r.kind == k)
+        for k in sentinel_study.KINDS
+        if any(r.kind == k for r in runs)
+    ]
+    print("\n" + sentinel_report.render_medians(runs), file=out)
+    for run in shown:
+        leader = run.leader or "none"
+        print(
+            f"\nOne {run.kind} run, per sentinel (seconds after the kill; leader {leader}):",
+            file=out,
+        )
+        print(sentinel_report.per_sentinel_text(run), file=out)
+        if timelines:
+            print(f"\nThe merged timeline of that {run.kind} run:", file=out)
+            print(render_table(run.timeline, width=width, zero_label="master killed"), file=out)
+    if html is not None:
+        subtitle = (
+            f"1 master, 2 replicas, 3 sentinels, quorum 2, down-after-milliseconds "
+            f"{settings.down_after_ms}, failover-timeout {settings.failover_timeout_ms}; "
+            f"{len(runs)} failovers in all"
+        )
+        path = sentinel_report.write_report(html, runs, shown, subtitle)
+        print(f"\nHTML report: {path}", file=out)
+
+
+def register_raft_vs_sentinel(subparsers: Any) -> None:
+    """``redis-lab study raft-vs-sentinel``: the same workload and partition against real
+    Redis + Sentinel and against redis_raft."""
+    from labkit.studies import raft_vs_sentinel as study
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "raft-vs-sentinel",
+        help="one workload, one partition: real Redis + Sentinel beside redis_raft",
+        description=study.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--workload", choices=study.WORKLOADS, default="register")
+    parser.add_argument(
+        "--partition-s", type=_positive, default=10.0, help="partition length (default 10)"
+    )
+    parser.add_argument("--html", type=Path, metavar="FILE", help="write an HTML report per system")
+    parser.set_defaults(func=_run_raft_vs_sentinel)
+
+
+def _run_raft_vs_sentinel(args: argparse.Namespace) -> int:
+    from labkit.studies import raft_vs_sentinel as study
+
+    started = time.monotonic()
+    print(
+        f"Raft vs Sentinel: {args.workload} workload, partition {args.partition_s:g}s "
+        "of the node the clients write to",
+        flush=True,
+    )
+    runs = study.run_comparison(
+        args.workload, partition_s=args.partition_s, say=lambda line: print(line, flush=True)
+    )
+    print()
+    study.report_table(runs, sys.stdout)
+    if args.html is not None:
+        for path in study.write_reports(args.html, runs):
+            print(f"report: {path}")
+    print(f"\nDone in {time.monotonic() - started:.0f}s; every process it started is stopped.")
     return 0

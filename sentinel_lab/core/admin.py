@@ -28,13 +28,20 @@ SET_OPTIONS = (
     "quorum",
     "auth-pass",
     "auth-user",
-)
-"""What SENTINEL SET changes here; Redis also takes scripts, rename-command and
-master-reboot-down-after-period (answered with a clear error)."""
-
-_NOT_YET = (
     "notification-script",
     "client-reconfig-script",
+)
+"""What SENTINEL SET changes here; Redis also takes rename-command and
+master-reboot-down-after-period (answered with a clear error). A script path is checked
+(``deny-scripts-reconfig``, executable) by the RESP front before it reaches the core."""
+
+_STRINGS = {
+    "auth-pass": "auth_pass",
+    "auth-user": "auth_user",
+    "notification-script": "notification_script",
+    "client-reconfig-script": "client_reconfig_script",
+}
+_NOT_YET = (
     "rename-command",
     "master-reboot-down-after-period",
 )
@@ -95,9 +102,8 @@ def _positive(value: str, *, allow_zero: bool = False) -> int | None:
 def _apply(master: Master, option: str, value: str) -> MasterConfig | ErrorReply:
     config = master.config
     bad = ErrorReply(f"ERR Invalid argument '{value}' for SENTINEL SET '{option}'")
-    if option in ("auth-pass", "auth-user"):
-        attr = "auth_pass" if option == "auth-pass" else "auth_user"
-        return replace(config, **{attr: value or None})  # type: ignore[arg-type]
+    if option in _STRINGS:
+        return replace(config, **{_STRINGS[option]: value or None})  # type: ignore[arg-type]
     number = _positive(value)
     if number is None:
         return bad

@@ -109,6 +109,11 @@ class MasterConfig:
     parallel_syncs: int = DEFAULT_PARALLEL_SYNCS
     auth_pass: str | None = None
     auth_user: str | None = None
+    notification_script: str | None = None
+    """Run with ``<event-type> <event-description>`` for every warning-level event."""
+    client_reconfig_script: str | None = None
+    """Run with ``<master-name> <role> <state> <from-ip> <from-port> <to-ip> <to-port>``
+    when this sentinel switches the master's address."""
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in " ,\r\n"):

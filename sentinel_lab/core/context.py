@@ -18,6 +18,7 @@ from sentinel_lab.core.config import MasterConfig, Timing
 from sentinel_lab.core.instances import Instance, Master, Peer, Replica
 from sentinel_lab.core.quorum import election_winner
 from sentinel_lab.core.records import KnownReplica, KnownSentinel, MasterRecord, SentinelState
+from sentinel_lab.core.scripts import ScriptQueue
 
 __all__ = ["NOTICE", "VERBOSE", "WARNING", "Context", "instance_text"]
 
@@ -71,6 +72,10 @@ class Context:
         self.tilt_start_ms = 0
         self.clock = _Clock()
         self.out: list[Action] = []
+        self.scripts = ScriptQueue()
+        self.early_switch = False
+        """Not Redis: report the promoted replica to clients once promotion is confirmed
+        (see :mod:`sentinel_lab.core.failover`). Off by default."""
 
     @property
     def now(self) -> int:
@@ -85,14 +90,24 @@ class Context:
         item: Instance | Peer | None,
         details: str = "",
         master: Master | None = None,
+        *,
+        about: Master | None = None,
     ) -> None:
-        """Report an event the way ``sentinelEvent`` formats it."""
+        """Report an event the way ``sentinelEvent`` formats it.
+
+        ``about`` is the master an event without an instance part concerns (Redis passes
+        it for ``+new-epoch``, ``+vote-for-leader`` and ``+switch-master``): warning-level
+        events about a master run its ``notification-script``.
+        """
         parts = [name]
         if item is not None:
             parts.append(instance_text(item, master))
         if details:
             parts.append(details)
         ev_name, instance, rest = split_message(" ".join(parts))
+        owner = item if isinstance(item, Master) else master if item is not None else about
+        if level == WARNING and owner is not None and owner.config.notification_script:
+            self.scripts.schedule((owner.config.notification_script, name, " ".join(parts[1:])))
         self.out.append(
             Emit(
                 Event(
@@ -156,10 +171,19 @@ class Context:
 
     def set_epoch(self, epoch: int, master: Master | None) -> None:
         """Adopt a higher current epoch: persist, then ``+new-epoch``."""
-        del master  # Redis passes the master but does not print it
         self.current_epoch = epoch
         self.flush_config()
-        self.emit(WARNING, "+new-epoch", None, str(epoch))
+        self.emit(WARNING, "+new-epoch", None, str(epoch), about=master)
+
+    def client_reconfig(
+        self, master: Master, role: str, old: tuple[str, int], new: tuple[str, int]
+    ) -> None:
+        """Queue the master's ``client-reconfig-script`` (``sentinelCallClientReconfScript``;
+        the state is always ``start``)."""
+        script = master.config.client_reconfig_script
+        if script:
+            argv = (script, master.name, role, "start", old[0], str(old[1]), new[0], str(new[1]))
+            self.scripts.schedule(argv)
 
 
 def _with_address(config: MasterConfig, host: str, port: int) -> MasterConfig:

@@ -75,6 +75,9 @@ def process_hello(ctx: Context, hello: Hello, links: dict[str, Link]) -> None:
                 "+switch-master",
                 None,
                 f"{master.name} {master.host} {master.port} {hello.master_ip} {hello.master_port}",
+                about=master,
             )
+            old = (master.host, master.port)
             reset_master_and_change_address(ctx, master, hello.master_ip, hello.master_port, links)
+            ctx.client_reconfig(master, "observer", old, (master.host, master.port))
     peer.last_hello_ms = ctx.now

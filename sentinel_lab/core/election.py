@@ -86,7 +86,13 @@ def vote_leader(
         master.leader = req_runid
         master.leader_epoch = ctx.current_epoch
         ctx.flush_config()
-        ctx.emit(WARNING, "+vote-for-leader", None, f"{req_runid} {master.leader_epoch}")
+        ctx.emit(
+            WARNING,
+            "+vote-for-leader",
+            None,
+            f"{req_runid} {master.leader_epoch}",
+            about=master,
+        )
         if req_runid.lower() != ctx.myid.lower():
             master.failover_start_ms = ctx.now + ctx.rng.randrange(ctx.timing.max_desync_ms)
     return master.leader, master.leader_epoch

@@ -2,6 +2,14 @@
 
 WAIT_START -> SELECT_SLAVE -> SEND_SLAVEOF_NOONE -> WAIT_PROMOTION -> RECONF_SLAVES ->
 UPDATE_CONFIG (the switch). Aborts are possible up to WAIT_PROMOTION only.
+
+The early switch (``Context.early_switch``, off by default; not Redis): right after the
+``SLAVEOF NO ONE`` transaction an ``INFO`` is sent on the same link, so its reply, which
+comes after ``EXEC``'s, confirms the promotion at once instead of at the next 1 s INFO
+round; and from RECONF_SLAVES on, SENTINEL MASTER(S) show the promoted address without
+the old master's ``s_down,o_down`` (see :mod:`sentinel_lab.core.query`), so clients that
+discover through SENTINEL MASTERS (redis-py) switch too. The failover itself (replica
+reconfiguration, ``+switch-master`` at the end) is unchanged.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ def start_failover(ctx: Context, master: Master) -> None:
     ctx.current_epoch += 1
     master.failover_epoch = ctx.current_epoch
     ctx.flush_config()
-    ctx.emit(WARNING, "+new-epoch", None, str(ctx.current_epoch))
+    ctx.emit(WARNING, "+new-epoch", None, str(ctx.current_epoch), about=master)
     ctx.emit(WARNING, "+try-failover", master)
     master.failover_start_ms = ctx.now + ctx.rng.randrange(ctx.timing.max_desync_ms)
     master.failover_state_change_ms = ctx.now
@@ -108,6 +116,9 @@ def _send_slaveof_noone(ctx: Context, master: Master, links: dict[str, Link]) ->
         return
     if not send_slaveof(ctx, replica, None, None):
         return
+    if ctx.early_switch:
+        ctx.command(replica.addr, "INFO")
+        replica.link.pending_commands += 1
     ctx.emit(NOTICE, "+failover-state-wait-promotion", replica, master=master)
     _enter(ctx, master, FailoverState.WAIT_PROMOTION)
 
@@ -133,6 +144,7 @@ def promotion_observed(ctx: Context, master: Master, replica: Replica) -> bool:
     ctx.flush_config()
     ctx.emit(WARNING, "+promoted-slave", replica, master=master)
     ctx.emit(WARNING, "+failover-state-reconf-slaves", master)
+    ctx.client_reconfig(master, "leader", (master.host, master.port), (replica.host, replica.port))
     force_hello_update(ctx, master)
     return True
 
@@ -224,5 +236,6 @@ def switch_to_promoted(ctx: Context, master: Master, links: dict[str, Link]) -> 
         "+switch-master",
         None,
         f"{master.name} {master.host} {master.port} {host} {port}",
+        about=master,
     )
     reset_master_and_change_address(ctx, master, host, port, links)

@@ -12,17 +12,35 @@ from sentinel_lab.core.context import Context
 from sentinel_lab.core.instances import Instance, Master, Peer, ReconfState, Replica
 from sentinel_lab.core.replies import ErrorReply
 
-__all__ = ["Fields", "ckquorum", "fields_of", "flags_of", "get_master_addr_by_name"]
+__all__ = [
+    "Fields",
+    "ckquorum",
+    "fields_of",
+    "flags_of",
+    "get_master_addr_by_name",
+    "switched_early",
+]
 
 Fields = list[tuple[str, str]]
 
 
-def flags_of(item: Instance | Peer, master: Master | None = None) -> str:
+def switched_early(ctx: Context, item: Instance | Peer) -> bool:
+    """With the early switch on, a master whose promoted replica is confirmed is shown
+    at the promoted address, without the old address's ``s_down``, ``o_down`` and
+    ``disconnected`` (the link times still are the old address's)."""
+    return (
+        ctx.early_switch
+        and isinstance(item, Master)
+        and item.current_address() != (item.host, item.port)
+    )
+
+
+def flags_of(item: Instance | Peer, master: Master | None = None, *, early: bool = False) -> str:
     """The ``flags`` field: ``s_down,o_down,master,...`` in Redis's order."""
     flags: list[str] = []
-    if item.s_down:
+    if item.s_down and not early:
         flags.append("s_down")
-    if isinstance(item, Master) and item.o_down:
+    if isinstance(item, Master) and item.o_down and not early:
         flags.append("o_down")
     flags.append(
         "master"
@@ -31,7 +49,7 @@ def flags_of(item: Instance | Peer, master: Master | None = None) -> str:
         if isinstance(item, Replica)
         else "sentinel"
     )
-    if item.link.disconnected:
+    if item.link.disconnected and not early:
         flags.append("disconnected")
     if isinstance(item, Peer) and item.master_down:
         flags.append("master_down")
@@ -57,12 +75,16 @@ def fields_of(ctx: Context, item: Instance | Peer) -> Fields:
         else (item.name if isinstance(item, Master | Replica) else item.addr)
     )
     runid = item.runid or ""
+    early = switched_early(ctx, item)
+    host, port = (
+        item.current_address() if early and isinstance(item, Master) else (item.host, item.port)
+    )
     out: Fields = [
         ("name", name),
-        ("ip", item.host),
-        ("port", str(item.port)),
+        ("ip", host),
+        ("port", str(port)),
         ("runid", runid),
-        ("flags", flags_of(item)),
+        ("flags", flags_of(item, early=early)),
         ("link-pending-commands", str(link.pending_commands)),
         ("link-refcount", str(link.refcount)),
     ]

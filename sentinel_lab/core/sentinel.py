@@ -39,6 +39,7 @@ from sentinel_lab.core.messages import (
 )
 from sentinel_lab.core.records import SentinelState
 from sentinel_lab.core.replies import ErrorReply, LinkError
+from sentinel_lab.core.scripts import ScriptJob
 from sentinel_lab.core.selection import select_replica
 from sentinel_lab.core.table import add_master, add_peer, add_replica, find_instance
 
@@ -156,6 +157,36 @@ class SentinelCore(Context):
         elif isinstance(event, ClientRequest):
             self._on_request(event)
         return self._end()
+
+    # -- scripts (run by the driver) ----------------------------------------------------
+    def scripts_due(self, now_ms: int) -> list[ScriptJob]:
+        """Queued scripts to start now (marked running)."""
+        return self.scripts.due(now_ms)
+
+    def script_started(self, job_id: int, pid: int) -> None:
+        """The driver started ``job_id`` as process ``pid``."""
+        self.scripts.started(job_id, pid)
+
+    def script_ended(self, job_id: int, status: int, signal: int, now_ms: int) -> list[Action]:
+        """A script exited (``signal`` 0 if it was not killed): retried, or dropped with
+        ``-script-error <path> <signal> <status>`` if it failed for good."""
+        self._begin(now_ms)
+        details = self.scripts.exited(job_id, status, signal, now_ms)
+        if details is not None:
+            self.emit(WARNING, "-script-error", None, details)
+        return self._end()
+
+    def scripts_timed_out(self, now_ms: int) -> tuple[list[ScriptJob], list[Action]]:
+        """Running scripts past 60 s, to be killed (``-script-timeout <path> <pid>``)."""
+        self._begin(now_ms)
+        late = self.scripts.timed_out(now_ms)
+        for job in late:
+            self.emit(WARNING, "-script-timeout", None, f"{job.argv[0]} {job.pid}")
+        return late, self._end()
+
+    def pending_scripts(self) -> list[list[tuple[str, object]]]:
+        """SENTINEL PENDING-SCRIPTS."""
+        return self.scripts.pending(self.clock.now_ms)
 
     # -- queries (SENTINEL ...) ----------------------------------------------------------
     def masters_info(self) -> list[query.Fields]:
