@@ -11,7 +11,7 @@ help:
 	@echo "make demo    kill a master under 3 real Sentinels, then under 3 sentinel_lab; print both side by side"
 	@echo "make test    the CI suite (real Redis processes, simulator seeds, fuzzing)"
 	@echo "make lint    ruff and mypy --strict"
-	@echo "make docker  (root) install/start a Docker engine and build the Redis image for tests/containers"
+	@echo "make docker  (root) install/start a Docker engine, build the Redis and Python images (tests/containers, compose/)"
 	@echo "make study-sentinel  real Sentinel and sentinel_lab side by side, N= runs, with the early switch"
 	@echo "make study-partition  lost acknowledged writes of real Redis + Sentinel under a partition (N=runs)"
 	@echo "make bench   benchmarks (bench/results/*.json); PORCUPINE=DIR adds the Porcupine comparison"

@@ -1,10 +1,13 @@
-"""One real Redis server or Sentinel in a Docker container: start, break, talk to it.
+"""One lab node in a Docker container: start, break, talk to it.
 
-Part of the container backend (see :mod:`labkit.realredis.containers`). The node writes its
-config file (``/data/redis.conf`` or ``/data/sentinel.conf``) on its first start only, so a
-restarted node keeps what it rewrote (a Sentinel its identity and epochs). The host reaches
-it only through its port published on ``127.0.0.1``; :meth:`RedisContainer.cli` runs
-``redis-cli`` inside it, where the lab network's addresses are reachable.
+Part of the container backend (see :mod:`labkit.realredis.containers`).
+:class:`NodeContainer` is any node (its life cycle, faults and clients);
+:class:`RedisContainer` a real Redis server or Sentinel, which writes its config file
+(``/data/redis.conf`` or ``/data/sentinel.conf``) on its first start only, so a restarted
+node keeps what it rewrote (a Sentinel its identity and epochs). Our components' nodes are
+in :mod:`labkit.realredis.container_components`. The host reaches a node only through its
+port published on ``127.0.0.1``; :meth:`NodeContainer.cli` runs ``redis-cli`` inside it,
+where the lab network's addresses are reachable.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, Self, cast
 
 import redis
 from testcontainers.core.container import DockerContainer
@@ -27,6 +30,7 @@ __all__ = [
     "SENTINEL_PORT",
     "SERVER_PORT",
     "LabNetwork",
+    "NodeContainer",
     "RedisContainer",
     "port_clash",
     "publish_on_loopback",
@@ -76,18 +80,25 @@ class LabNetwork:
     api: Any  # docker.models.networks.Network
 
 
-class RedisContainer:
-    """A real ``redis-server`` (or ``--sentinel``) in a container on the lab's network."""
+class NodeContainer:
+    """A lab node in a container on the lab's network: its life cycle, faults and clients.
+
+    A subclass says what the container runs (:meth:`_launch`): a shell script for
+    ``/bin/sh -c`` and its environment. ``use_init`` runs Docker's init as PID 1, which
+    forwards signals and reaps children (a Python node and the processes it starts).
+    """
+
+    use_init: ClassVar[bool] = False
 
     def __init__(
         self,
         name: str,
         kind: Kind,
+        port: int,
         *,
         image: str,
         network: LabNetwork,
         ip: str,
-        directives: list[tuple[str, ConfigValue]],
         labels: dict[str, str],
         container_name: str,
         password: str | None = None,
@@ -95,47 +106,34 @@ class RedisContainer:
         self.name = name
         self.kind = kind
         self.ip = ip
-        self.port = SENTINEL_PORT if kind is Kind.SENTINEL else SERVER_PORT
+        self.port = port
         self.password = password
+        self.image = image
         self.container_name = container_name
         self._network = network
         self._host_port: int | None = None
         self._connected = True
-        conf_path = "/data/sentinel.conf" if kind is Kind.SENTINEL else "/data/redis.conf"
-        self.config_text = render_config(self._base_directives() + directives)
+        script, env = self._launch()
         endpoint = {"Aliases": [name], "IPAMConfig": {"IPv4Address": ip}}
         self._tc = DockerContainer(image).with_name(container_name)
-        self._tc.with_envs(
-            REDIS_LAB_CONF=self.config_text,
-            REDIS_LAB_CONF_PATH=conf_path,
-            REDIS_LAB_MODE="--sentinel" if kind is Kind.SENTINEL else "",
-            TZ="UTC",
-        )
+        self._tc.with_envs(**env, TZ="UTC")
         self._tc.with_kwargs(
-            entrypoint=["/bin/sh", "-c", _START_SCRIPT],
+            entrypoint=["/bin/sh", "-c", script],
             labels=labels,
             hostname=name,
             network=network.name,
             networking_config={network.name: endpoint},
+            **({"init": True} if self.use_init else {}),
         )
         publish_on_loopback(self._tc, self.port)
 
-    def __repr__(self) -> str:
-        return f"<RedisContainer {self.name} {self.kind.value} {self.address} host={self.host_address}>"
+    def _launch(self) -> tuple[str, dict[str, str]]:
+        """The ``/bin/sh -c`` script the container runs, and its environment."""
+        raise NotImplementedError
 
-    def _base_directives(self) -> list[tuple[str, ConfigValue]]:
-        base: list[tuple[str, ConfigValue]] = [
-            ("port", self.port),
-            ("dir", "/data"),
-            ("protected-mode", "no"),
-        ]
-        if self.kind is not Kind.SENTINEL:
-            base += [("save", ""), ("appendonly", "no")]
-        if self.password is not None:
-            base.append(("requirepass", self.password))
-            if self.kind is not Kind.SENTINEL:
-                base.append(("masterauth", self.password))
-        return base
+    def __repr__(self) -> str:
+        kind = type(self).__name__
+        return f"<{kind} {self.name} {self.kind.value} {self.address} host={self.host_address}>"
 
     # -- identity -----------------------------------------------------------------------
 
@@ -180,7 +178,7 @@ class RedisContainer:
 
     # -- life cycle ---------------------------------------------------------------------
 
-    def start(self, *, ready_timeout_s: float = 20.0) -> RedisContainer:
+    def start(self, *, ready_timeout_s: float = 20.0) -> Self:
         """Create and start the container, or start it again after ``kill``/``stop``."""
         for attempt in range(3):
             try:
@@ -240,7 +238,7 @@ class RedisContainer:
             self.resume()
         self._tc.get_wrapped_container().stop(timeout=max(1, round(timeout_s)))
 
-    def restart(self, *, ready_timeout_s: float = 20.0) -> RedisContainer:
+    def restart(self, *, ready_timeout_s: float = 20.0) -> Self:
         """Kill if running, then start with the same data, config and address."""
         self.kill()
         return self.start(ready_timeout_s=ready_timeout_s)
@@ -330,3 +328,65 @@ class RedisContainer:
     def log_tail(self, lines: int = 20) -> str:
         tail = self.logs().splitlines()[-lines:]
         return "\n".join(f"  | {line}" for line in tail) or f"  | (no log from {self.name})"
+
+
+class RedisContainer(NodeContainer):
+    """A real ``redis-server`` (or ``--sentinel``) in a container on the lab's network.
+
+    It writes its config file (``/data/redis.conf`` or ``/data/sentinel.conf``) on its first
+    start only, from :attr:`config_text`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        kind: Kind,
+        *,
+        image: str,
+        network: LabNetwork,
+        ip: str,
+        directives: list[tuple[str, ConfigValue]],
+        labels: dict[str, str],
+        container_name: str,
+        password: str | None = None,
+    ) -> None:
+        self._directives = list(directives)
+        self.config_text = ""
+        super().__init__(
+            name,
+            kind,
+            SENTINEL_PORT if kind is Kind.SENTINEL else SERVER_PORT,
+            image=image,
+            network=network,
+            ip=ip,
+            labels=labels,
+            container_name=container_name,
+            password=password,
+        )
+
+    @property
+    def config_path(self) -> str:
+        return "/data/sentinel.conf" if self.kind is Kind.SENTINEL else "/data/redis.conf"
+
+    def _launch(self) -> tuple[str, dict[str, str]]:
+        self.config_text = render_config(self._base_directives() + self._directives)
+        env = {
+            "REDIS_LAB_CONF": self.config_text,
+            "REDIS_LAB_CONF_PATH": self.config_path,
+            "REDIS_LAB_MODE": "--sentinel" if self.kind is Kind.SENTINEL else "",
+        }
+        return _START_SCRIPT, env
+
+    def _base_directives(self) -> list[tuple[str, ConfigValue]]:
+        base: list[tuple[str, ConfigValue]] = [
+            ("port", self.port),
+            ("dir", "/data"),
+            ("protected-mode", "no"),
+        ]
+        if self.kind is not Kind.SENTINEL:
+            base += [("save", ""), ("appendonly", "no")]
+        if self.password is not None:
+            base.append(("requirepass", self.password))
+            if self.kind is not Kind.SENTINEL:
+                base.append(("masterauth", self.password))
+        return base

@@ -1,8 +1,12 @@
-"""The container backend: real Redis servers and Sentinels in Docker containers.
+"""The container backend: real Redis servers and Sentinels, and our components, in Docker.
 
 :class:`ContainerLab` mirrors the process backend (:class:`labkit.realredis.Lab`): a context
 manager with ``server()``, ``sentinel()``, ``replication_group()`` and ``sentinel_group()``,
-whose :class:`RedisContainer` nodes can be killed, stopped, paused and cut off.
+whose :class:`RedisContainer` nodes can be killed, stopped, paused and cut off; and with
+``lab_sentinel()`` (sentinel_lab, configured like a real Sentinel) and ``raft_cluster()``
+(redis_raft nodes), which run from the Python image (:mod:`labkit.realredis.pyimage`, built
+on first use when none is given) and break the same ways
+(:mod:`labkit.realredis.container_components`).
 
 * Each lab creates one Docker network, ``redis-lab-<run id>``, with a fixed subnet, and gives
   every container a fixed address in it, so that a node keeps its address across a restart
@@ -31,10 +35,17 @@ from typing import Any
 from testcontainers.core.docker_client import DockerClient
 
 from labkit.realredis import reaper
+from labkit.realredis.container_components import (
+    RAFT_PORT,
+    ContainerRaftCluster,
+    LabSentinelContainer,
+    RaftNodeContainer,
+)
 from labkit.realredis.container_node import (
     SENTINEL_PORT,
     SERVER_PORT,
     LabNetwork,
+    NodeContainer,
     RedisContainer,
     publish_on_loopback,
     wait_for,
@@ -47,8 +58,12 @@ __all__ = [
     "SENTINEL_PORT",
     "SERVER_PORT",
     "ContainerLab",
+    "ContainerRaftCluster",
     "ContainerReplicationGroup",
     "ContainerSentinelGroup",
+    "LabSentinelContainer",
+    "NodeContainer",
+    "RaftNodeContainer",
     "RedisContainer",
     "configure_testcontainers",
     "publish_on_loopback",
@@ -99,7 +114,8 @@ class ContainerReplicationGroup:
 
 @dataclass(slots=True)
 class ContainerSentinelGroup:
-    """Real Sentinels in containers, monitoring one master under ``master_name``."""
+    """Sentinels in containers (real ones, then any of ours), monitoring one master under
+    ``master_name``."""
 
     master_name: str
     sentinels: list[RedisContainer]
@@ -127,17 +143,24 @@ def _fields(reply: Any) -> dict[str, Any]:
 class ContainerLab:
     """One Docker network and every container started on it, torn down together."""
 
-    def __init__(self, image: str | None = None, *, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        image: str | None = None,
+        *,
+        python_image: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
         configure_testcontainers()
         if image is None:
             from labkit.realredis.images import ensure_redis_image
 
             image = ensure_redis_image()
         self.image = image
+        self._python_image = python_image
         self.run_id = run_id or reaper.new_run_id()
         self.network_name = f"redis-lab-{self.run_id}"
         self.labels = {RUN_LABEL: self.run_id, OWNER_LABEL: str(os.getpid())}
-        self.containers: list[RedisContainer] = []
+        self.containers: list[NodeContainer] = []
         self.subnet: ipaddress.IPv4Network | None = None
         self._docker: DockerClient | None = None
         self._network: LabNetwork | None = None
@@ -200,11 +223,39 @@ class ContainerLab:
         if problems:
             raise ContainerError("cleanup failed: " + "; ".join(problems))
 
+    @property
+    def python_image(self) -> str:
+        """The image our components run from (built, or found cached, on first use)."""
+        if self._python_image is None:
+            from labkit.realredis.pyimage import ensure_python_image
+
+            self._python_image = ensure_python_image(log=False)
+        return self._python_image
+
     def leftovers(self) -> Leftovers:
         """What Docker still holds with this run's label (nothing, after :meth:`close`)."""
         return leftovers(self.run_id)
 
     # -- single nodes -------------------------------------------------------------------
+
+    def _address(self, name: str) -> str:
+        """A free fixed address for a new node named ``name`` (unique in the lab)."""
+        self.open()
+        if any(node.name == name for node in self.containers):
+            raise ValueError(f"a node named {name!r} already exists in this lab")
+        ip = next(self._free_ips, None)
+        if ip is None:
+            raise ContainerError(f"no free address left in {self.subnet}")
+        return str(ip)
+
+    def _node_args(self, name: str) -> dict[str, Any]:
+        """What every node's constructor takes from the lab."""
+        assert self._network is not None
+        return {
+            "network": self._network,
+            "labels": dict(self.labels),
+            "container_name": f"{self.run_id}-{name}",
+        }
 
     def _add(
         self,
@@ -214,24 +265,18 @@ class ContainerLab:
         *,
         password: str | None,
         start: bool,
+        ours: bool = False,
     ) -> RedisContainer:
-        self.open()
-        assert self._network is not None
-        if any(node.name == name for node in self.containers):
-            raise ValueError(f"a node named {name!r} already exists in this lab")
-        ip = next(self._free_ips, None)
-        if ip is None:
-            raise ContainerError(f"no free address left in {self.subnet}")
-        node = RedisContainer(
+        ip = self._address(name)
+        node_class = LabSentinelContainer if ours else RedisContainer
+        node = node_class(
             name,
             kind,
-            image=self.image,
-            network=self._network,
-            ip=str(ip),
+            image=self.python_image if ours else self.image,
+            ip=ip,
             directives=directives,
-            labels=dict(self.labels),
-            container_name=f"{self.run_id}-{name}",
             password=password,
+            **self._node_args(name),
         )
         self.containers.append(node)
         return node.start() if start else node
@@ -280,6 +325,71 @@ class ContainerLab:
         name = name or f"sentinel-{sum(n.kind is Kind.SENTINEL for n in self.containers) + 1}"
         return self._add(name, Kind.SENTINEL, directives, password=None, start=start)
 
+    def lab_sentinel(
+        self,
+        master: RedisContainer,
+        *,
+        master_name: str = "mymaster",
+        quorum: int = 2,
+        down_after_ms: int = 30000,
+        failover_timeout_ms: int = 180000,
+        parallel_syncs: int = 1,
+        name: str | None = None,
+        extra: Sequence[tuple[str, ConfigValue]] | None = None,
+        start: bool = True,
+    ) -> RedisContainer:
+        """Our Sentinel (``python -m sentinel_lab``) monitoring ``master``, configured as
+        :meth:`sentinel` configures a real one (plus its own address to announce)."""
+        directives = sentinel_directives(
+            master_name,
+            master.ip,
+            master.port,
+            quorum=quorum,
+            down_after_ms=down_after_ms,
+            failover_timeout_ms=failover_timeout_ms,
+            parallel_syncs=parallel_syncs,
+            auth_pass=master.password,
+        )
+        directives += extra or []
+        count = sum(isinstance(n, LabSentinelContainer) for n in self.containers)
+        name = name or f"lab-sentinel-{count + 1}"
+        return self._add(name, Kind.SENTINEL, directives, password=None, start=start, ours=True)
+
+    def raft_cluster(
+        self,
+        n: int = 3,
+        *,
+        prefix: str = "raft",
+        extra_args: Sequence[str] = (),
+        password: str | None = None,
+        start: bool = True,
+        timeout_s: float = 30.0,
+    ) -> ContainerRaftCluster:
+        """``n`` redis_raft nodes (ids ``1..n``), each owning its backing server in its
+        container; with ``start``, waits until they agree on a leader."""
+        names = {str(i): f"{prefix}-{i}" for i in range(1, n + 1)}
+        ips = {node_id: self._address(name) for node_id, name in names.items()}
+        peers = ",".join(f"{node_id}={ip}:{RAFT_PORT}" for node_id, ip in ips.items())
+        cluster = ContainerRaftCluster([])
+        for node_id, name in names.items():
+            node = RaftNodeContainer(
+                name,
+                node_id=node_id,
+                peers=peers,
+                image=self.python_image,
+                ip=ips[node_id],
+                extra_args=extra_args,
+                password=password,
+                **self._node_args(name),
+            )
+            self.containers.append(node)
+            cluster.nodes.append(node)
+        if start:
+            for node in cluster.nodes:
+                node.start(ready_timeout_s=timeout_s)
+            cluster.leader(timeout_s=timeout_s)
+        return cluster
+
     # -- topologies ---------------------------------------------------------------------
 
     def replication_group(
@@ -317,20 +427,21 @@ class ContainerLab:
         down_after_ms: int = 30000,
         failover_timeout_ms: int = 180000,
         parallel_syncs: int = 1,
+        lab_sentinels: int = 0,
         timeout_s: float = 30.0,
     ) -> ContainerSentinelGroup:
-        """Real Sentinels monitoring ``group``; waits until each knows every replica and peer."""
-        nodes = [
-            self.sentinel(
-                group.master,
-                master_name=master_name,
-                quorum=quorum,
-                down_after_ms=down_after_ms,
-                failover_timeout_ms=failover_timeout_ms,
-                parallel_syncs=parallel_syncs,
-            )
-            for _ in range(sentinels)
-        ]
+        """``sentinels`` real Sentinels and ``lab_sentinels`` of ours, in one group monitoring
+        ``group``; waits until each knows every replica and every other sentinel."""
+        options: dict[str, Any] = {
+            "master_name": master_name,
+            "quorum": quorum,
+            "down_after_ms": down_after_ms,
+            "failover_timeout_ms": failover_timeout_ms,
+            "parallel_syncs": parallel_syncs,
+        }
+        nodes = [self.sentinel(group.master, **options) for _ in range(sentinels)]
+        nodes += [self.lab_sentinel(group.master, **options) for _ in range(lab_sentinels)]
+        total = len(nodes)
 
         def discovered() -> bool:
             for node in nodes:
@@ -338,11 +449,9 @@ class ContainerLab:
                     state = _fields(conn.execute_command("SENTINEL", "MASTER", master_name))
                 if int(state["num-slaves"]) < len(group.replicas):
                     return False
-                if int(state["num-other-sentinels"]) < sentinels - 1:
+                if int(state["num-other-sentinels"]) < total - 1:
                     return False
             return True
 
-        wait_for(
-            discovered, timeout_s=timeout_s, what=f"{sentinels} sentinels to discover each other"
-        )
+        wait_for(discovered, timeout_s=timeout_s, what=f"{total} sentinels to discover each other")
         return ContainerSentinelGroup(master_name, nodes, quorum)

@@ -3,8 +3,9 @@
 Which image, in this order:
 
 1. ``REDIS_LAB_IMAGE`` when set (it must exist locally or be pullable);
-2. the official ``redis:<version>`` of the installed Redis, when it is already local or a
-   registry answers a ``docker pull`` within a short timeout (``REDIS_LAB_PULL=0`` skips it);
+2. the official ``redis:<version>`` of the installed Redis, when it is already local, or when
+   ``REDIS_LAB_PULL=1`` asks to try a ``docker pull`` (with a short timeout). The default
+   makes no pull attempt: the lab sends nothing off the machine unless told to;
 3. ``redis-lab/redis:<version>`` (also tagged ``redis-lab/redis:<major>.<minor>``), built here
    with ``docker import`` from the installed binaries: ``redis-server`` (with the names
    ``redis-sentinel``, ``redis-check-rdb`` and ``redis-check-aof`` linked to it),
@@ -18,7 +19,8 @@ redis-lab/redis:<version>`` removes it. Both images serve, replicate and run ``-
 alike; the containers run as root inside the container, and ``protected-mode`` is off, as
 in the official image.
 
-Run ``python -m labkit.realredis.images`` (``scripts/build-images.sh``) to build or check it.
+Run ``python -m labkit.realredis.images`` (``scripts/build-images.sh``) to build or check it,
+and the Python image (:mod:`labkit.realredis.pyimage`) with it.
 """
 
 from __future__ import annotations
@@ -273,7 +275,7 @@ def ensure_redis_image(
         return chosen
     binaries = find_binaries()
     if pull is None:
-        pull = os.environ.get("REDIS_LAB_PULL", "1").lower() not in {"0", "no", "false"}
+        pull = os.environ.get("REDIS_LAB_PULL", "0").lower() in {"1", "yes", "true"}
     official = f"{OFFICIAL_REPO}:{binaries.version_text}"
     if not force_build:
         if image_exists(official):
@@ -284,17 +286,23 @@ def ensure_redis_image(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m labkit.realredis.images``: print the image to use, building it if needed."""
+    """``python -m labkit.realredis.images``: print the images to use (the Redis image, then
+    the Python image of :mod:`labkit.realredis.pyimage`), building them if needed."""
+    from labkit.realredis.pyimage import ensure_python_image
+
     parser = argparse.ArgumentParser(prog="python -m labkit.realredis.images", description=__doc__)
     parser.add_argument("--no-pull", action="store_true", help="do not try the official image")
-    parser.add_argument("--force", action="store_true", help="rebuild the local image")
+    parser.add_argument("--force", action="store_true", help="rebuild the local images")
+    parser.add_argument("--redis-only", action="store_true", help="skip the Python image")
     args = parser.parse_args(argv)
     try:
         ref = ensure_redis_image(pull=False if args.no_pull else None, force_build=args.force)
+        print(ref, flush=True)
+        if not args.redis_only:
+            print(ensure_python_image(force_build=args.force))
     except ContainerError as exc:
         print(f"images: {exc}", file=sys.stderr)
         return 1
-    print(ref)
     return 0
 
 

@@ -1,8 +1,10 @@
-"""Fixtures for the container tests: a Docker engine, the Redis image, a ContainerLab.
+"""Fixtures for the container tests: a Docker engine, the images, a ContainerLab.
 
 No engine: with ``CI=true`` the tests fail (CI must run them); elsewhere they skip and say
-how to get one. The image is found or built once per session (see
-:mod:`labkit.realredis.images`).
+how to get one. The images are found or built once per session (see
+:mod:`labkit.realredis.images` and :mod:`labkit.realredis.pyimage`); they are cached build
+products, which the tests leave in place. A test that asks for ``python_image`` gets a
+``container_lab`` that runs our components from it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from labkit.realredis.containers import ContainerLab, configure_testcontainers
 from labkit.realredis.dockercli import ContainerError, compose_command, engine_version
 from labkit.realredis.images import ensure_redis_image
 from labkit.realredis.process import Kind
+from labkit.realredis.pyimage import ensure_python_image
 
 ENABLE = (
     "Start one with `sudo scripts/ensure-docker.sh` (or `sudo make docker`): it installs "
@@ -61,6 +64,15 @@ def redis_image(docker_engine: str) -> str:
 
 
 @pytest.fixture(scope="session")
+def python_image(docker_engine: str) -> str:
+    """The image of our components, built once per session (cached by content)."""
+    try:
+        return ensure_python_image()
+    except ContainerError as exc:
+        pytest.fail(f"cannot build the Python image: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
 def compose(docker_engine: str) -> list[str]:
     """The compose command: Debian's ``docker-compose`` (v1.29) or ``docker compose``."""
     command = compose_command()
@@ -73,7 +85,10 @@ def compose(docker_engine: str) -> list[str]:
 @pytest.fixture
 def container_lab(redis_image: str, request: pytest.FixtureRequest) -> Iterator[ContainerLab]:
     """A :class:`ContainerLab`; afterwards nothing with its run label may be left."""
-    lab = ContainerLab(redis_image)
+    ours = (
+        request.getfixturevalue("python_image") if "python_image" in request.fixturenames else None
+    )
+    lab = ContainerLab(redis_image, python_image=ours)
     try:
         with lab:
             yield lab
@@ -88,7 +103,7 @@ def container_lab(redis_image: str, request: pytest.FixtureRequest) -> Iterator[
             ]
             if tilted:
                 pytest.fail(
-                    f"real Sentinel entered TILT ({', '.join(tilted)}): the machine starved it",
+                    f"a Sentinel entered TILT ({', '.join(tilted)}): the machine starved it",
                     pytrace=False,
                 )
     finally:
