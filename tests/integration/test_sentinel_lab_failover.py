@@ -224,9 +224,10 @@ def _last_epoch(proc: RedisProcess) -> int:
     return int(lines[-1].split()[-1])
 
 
-def test_mixed_quorum_two_real_one_ours(redis_lab: Lab) -> None:
+@pytest.mark.parametrize(("real", "ours"), [(2, 1), (1, 2)], ids=["2-real-1-ours", "1-real-2-ours"])
+def test_mixed_quorum_fails_over_exactly_once(redis_lab: Lab, real: int, ours: int) -> None:
     group = _group(redis_lab, "mix")
-    procs = _sentinels(redis_lab, group, "mix", real=2, ours=1)
+    procs = _sentinels(redis_lab, group, "mix", real=real, ours=ours)
     wait_discovered(procs, replicas=2)
     old = (group.master.host, group.master.port)
     group.master.kill()
