@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint bench soak redis docker netns-tools cleanup clean help study-sentinel study-partition study-commit
+.PHONY: all demo test lint bench soak redis docker netns-tools cleanup clean help study-sentinel study-raft study-partition study-commit
 
 help:
 	@echo "make demo    kill a master under 3 real Sentinels, then under 3 sentinel_lab; print both side by side"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint    ruff and mypy --strict"
 	@echo "make docker  (root) install/start a Docker engine, build the Redis and Python images (tests/containers, compose/)"
 	@echo "make study-sentinel  real Sentinel and sentinel_lab side by side, N= runs, with the early switch"
+	@echo "make study-raft  the same clients and partition against real Redis + Sentinel and redis_raft"
 	@echo "make study-partition  lost acknowledged writes of real Redis + Sentinel under a partition (N=runs)"
 	@echo "make bench   benchmarks (bench/results/*.json); PORCUPINE=DIR adds the Porcupine comparison"
 	@echo "make study-commit  2PC, 3PC and the consensus-kept decision on real Redis shards"
@@ -53,10 +54,15 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_checker.py --out bench/results/checker.json $(if $(PORCUPINE),--porcupine $(PORCUPINE))
 	$(BIN)/python bench/bench_sentinel.py --runs 5 --out bench/results/sentinel.json --md bench/results/sentinel.md
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/bench_raft.py --out bench/results/raft.json
 
 N ?= 1
 study-sentinel: $(STAMP) redis
 	$(BIN)/redis-lab study sentinel --runs $(N) --early-switch --html runs/sentinel/report.html
+
+study-raft: $(STAMP) redis
+	@for w in register counter set; do $(BIN)/redis-lab study raft-vs-sentinel --workload $$w --html runs/raft-vs-sentinel/$$w.html || exit 1; done
 
 study-partition: $(STAMP) redis
 	$(BIN)/redis-lab study partition --runs $(N) --html runs/partition/report.html

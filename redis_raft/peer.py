@@ -128,7 +128,11 @@ class PeerLink:
 
 
 class PeerLinks:
-    """The links of one node to every other voter."""
+    """The links of one node to the other members.
+
+    ``peers`` is the node's address book, shared (not copied): a member added at run
+    time gets its link on the first message to it once its address is in the book.
+    """
 
     def __init__(
         self,
@@ -138,23 +142,48 @@ class PeerLinks:
         on_encode_error: Callable[[str], None] | None = None,
     ) -> None:
         self.node_id = node_id
+        self.book = peers
+        self.password = password
         self.links = {
             peer: PeerLink(node_id, peer, host, port, password)
             for peer, (host, port) in peers.items()
             if peer != node_id
         }
         self._on_encode_error = on_encode_error
+        self._started = False
+        self._closing: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
+        self._started = True
         for link in self.links.values():
             link.start()
 
     async def close(self) -> None:
+        self._started = False
         for link in self.links.values():
             await link.close()
+        for task in list(self._closing):
+            await task
 
     def send(self, to: str, message: Message) -> None:
-        link = self.links.get(to)
+        link = self.links.get(to) or self._open(to)
         if link is None:
-            return  # not a peer we know (a member added at run time): not supported
+            return  # no address for it yet (a member added elsewhere): Raft resends
         link.send(encode_message(message))
+
+    def _open(self, peer: str) -> PeerLink | None:
+        address = self.book.get(peer)
+        if address is None or peer == self.node_id or not self._started:
+            return None
+        link = PeerLink(self.node_id, peer, address[0], address[1], self.password)
+        self.links[peer] = link
+        link.start()
+        return link
+
+    def forget(self, peer: str) -> None:
+        """Close the link to ``peer`` (removed, or its address changed)."""
+        link = self.links.pop(peer, None)
+        if link is not None:
+            task = asyncio.get_running_loop().create_task(link.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)

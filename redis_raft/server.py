@@ -11,6 +11,8 @@
   or may not have been applied``; write guard: ``-NOREPLICAS ...`` (texts of the core).
 * ``RAFT.MSG <sender> <payload>`` carries peer messages (:mod:`redis_raft.codec`);
   ``RAFT.INFO`` and ``INFO raft`` show the node; ``RAFT.DEBUG FAILPOINT`` (tests only).
+* ``RAFT.NODE ADD/PROMOTE/REMOVE/LIST`` and ``RAFT.TRANSFER-LEADER`` change the
+  membership and move leadership (:mod:`redis_raft.driver.membership`).
 * ``CONFIG GET/SET`` know ``min-replicas-to-write``, ``min-replicas-max-lag`` and
   ``raft.*`` and refuse every other parameter.
 """
@@ -42,6 +44,7 @@ from redis_raft.codec import PeerCodecError, decode_message
 from redis_raft.core import TIMEOUT, ErrorReply, Read, Redirect, Write
 from redis_raft.driver.commands import RewriteError, classify, rewrite
 from redis_raft.driver.config import ConfigError, RaftSettings
+from redis_raft.driver.membership import node_command, transfer_leader
 from redis_raft.driver.node import READ_TIMEOUT_TEXT, RaftNode
 from redis_raft.driver.respclient import LinkError, RespClient
 from redis_raft.errors import RaftUsageError
@@ -120,6 +123,9 @@ class RaftServer(RespServer):
         table.add(Command("raft.msg", 3, self._raft_msg, F.FAST, group="raft"))
         table.add(Command("raft.info", 1, self._raft_info, F.NONE, group="raft"))
         table.add(Command("raft.debug", -2, self._raft_debug, F.ADMIN, group="raft"))
+        table.add(Command("raft.node", -2, self._raft_node, F.ADMIN, group="raft"))
+        for name in ("raft.transfer-leader", "raft.transfer_leader"):
+            table.add(Command(name, -1, self._raft_transfer, F.ADMIN, group="raft"))
         table.add(
             Command(
                 "config",
@@ -203,10 +209,9 @@ class RaftServer(RespServer):
         commands: list[list[bytes]],
         transaction: bool,
     ) -> Frame:
-        options = self.node.options
-        if redirect.leader not in options.peers:
+        address = self.node.address_of(redirect.leader) if redirect.leader else None
+        if address is None:
             return error("CLUSTERDOWN No Raft leader")
-        address = options.address_of(redirect.leader)
         proxied = conn.name.decode("utf-8", "replace").startswith(PROXY_NAME)
         if self.settings.follower_mode == "moved" or proxied:
             return error(f"MOVED 0 {address}")
@@ -255,7 +260,8 @@ class RaftServer(RespServer):
     # -- raft commands ---------------------------------------------------------------
     def _raft_msg(self, conn: ClientConnection, args: list[bytes]) -> Frame:
         sender = args[1].decode("utf-8", "replace")
-        if sender not in self.node.options.peers or sender == self.node.options.node_id:
+        known = sender in self.node.addresses or self.node.core.config.is_member(sender)
+        if not known or sender == self.node.options.node_id:
             return error(f"ERR RAFT.MSG from unknown node '{sender[:64]}'")
         try:
             message = decode_message(args[2])
@@ -278,6 +284,18 @@ class RaftServer(RespServer):
                 return error(f"ERR {exc}")
             return OK
         return error("ERR RAFT.DEBUG FAILPOINT <name> [count] is the only subcommand")
+
+    async def _raft_node(self, conn: ClientConnection, args: list[bytes]) -> Frame:
+        result = await node_command(self.node, args)
+        if isinstance(result, Redirect):
+            return await self._redirect(conn, result, [args], False)
+        return result
+
+    async def _raft_transfer(self, conn: ClientConnection, args: list[bytes]) -> Frame:
+        result = await transfer_leader(self.node, args)
+        if isinstance(result, Redirect):
+            return await self._redirect(conn, result, [args], False)
+        return result
 
     # -- CONFIG ------------------------------------------------------------------------
     def _config_get(self, conn: ClientConnection, args: list[bytes]) -> Frame:

@@ -240,3 +240,60 @@ def _run_raft_vs_sentinel(args: argparse.Namespace) -> int:
             print(f"report: {path}")
     print(f"\nDone in {time.monotonic() - started:.0f}s; every process it started is stopped.")
     return 0
+
+
+def _node_timeout(text: str) -> int:
+    if not text.isdigit() or not 100 <= int(text) <= 60_000:
+        raise argparse.ArgumentTypeError(f"must be 100 to 60000 ms, got {text!r}")
+    return int(text)
+
+
+def register_gossip(subparsers: Any) -> None:
+    """``redis-lab study gossip``: a real Redis Cluster and a gossip_cluster one, side by side."""
+    from labkit.studies import gossip as study
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "gossip",
+        help="kill a master of a real 3+3 Redis Cluster, then of a gossip_cluster one; compare",
+        description=study.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--runs", type=_runs, default=1, help="failovers per kind (default 1)")
+    parser.add_argument(
+        "--node-timeout-ms",
+        type=_node_timeout,
+        default=1000,
+        help="cluster-node-timeout of every node (default 1000)",
+    )
+    parser.add_argument("--html", type=Path, metavar="FILE", help="write the HTML report here")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="copy each run's logs to DIR")
+    parser.set_defaults(func=_run_gossip)
+
+
+def _run_gossip(args: argparse.Namespace) -> int:
+    from labkit.studies import gossip as study
+
+    started = time.monotonic()
+    settings = study.StudySettings(node_timeout_ms=args.node_timeout_ms)
+    print(
+        f"Cluster study: {args.runs} failover(s) each of a real Redis Cluster and a "
+        f"gossip_cluster one; {settings.masters} masters, "
+        f"{settings.masters * settings.replicas_per_master} replicas, cluster-node-timeout "
+        f"{settings.node_timeout_ms} ms; one master SIGKILLed per run",
+        flush=True,
+    )
+    runs = study.run_side_by_side(
+        args.runs, settings, keep=args.keep, say=lambda line: print(line, flush=True)
+    )
+    print("\n" + study.render_medians(runs))
+    shown = [next(r for r in runs if r.kind == k) for k in study.KINDS]
+    for run in shown:
+        print(f"\nOne {run.kind} run, per surviving node (seconds after the kill):")
+        print(study.per_node_text(run))
+        print(f"\nThe merged timeline of that {run.kind} run:")
+        print(render_table(run.timeline, width=120, zero_label="master killed"))
+    if args.html is not None:
+        path = study.write_report(args.html, runs, shown, settings)
+        print(f"\nHTML report: {path}")
+    print(f"\nDone in {time.monotonic() - started:.0f}s; every process it started is stopped.")
+    return 0

@@ -30,7 +30,7 @@ from typing import TextIO
 from labkit.actions import Action, Apply, Emit, Persist, Reply, Send
 from labkit.core import ClientRequest, Received
 from labkit.events import Event
-from labkit.resp.frames import SimpleError
+from labkit.resp.frames import Array, BulkString, Frame, Map, SimpleError
 from labkit.timeline.jsonl import EventStreamWriter
 from labkit.timeline.redislog import RedisLogWriter
 from redis_raft.core import (
@@ -53,7 +53,7 @@ from redis_raft.driver.options import NodeOptions
 from redis_raft.driver.respclient import LinkError
 from redis_raft.errors import RaftError
 from redis_raft.peer import PeerLinks
-from redis_raft.statemachine import StateMachine
+from redis_raft.statemachine import StateMachine, encode_commands
 from redis_raft.storage import WriteAheadLog
 
 __all__ = ["RaftNode", "now_ms"]
@@ -63,6 +63,8 @@ log = logging.getLogger("redis_raft.node")
 READ_TIMEOUT_TEXT = "TIMEOUT the read was not served in time (no quorum confirmed this leader)"
 _ROLE_CHARS = {"L": "M", "F": "S", "C": "S", "P": "S"}
 _MAX_BATCH = 256
+NODES_KEY = b"__raft_nodes"
+"""The backing server's hash of members added at run time: node id -> host:port."""
 
 
 def now_ms() -> int:
@@ -95,7 +97,11 @@ class RaftNode:
         seed = int.from_bytes(os.urandom(8), "little")
         self.core = RaftCore(options.node_id, options.voters, random.Random(seed), settings)
         self.core.restore(wal.records())
-        self.peers = PeerLinks(options.node_id, options.peers, options.requirepass)
+        self.addresses: dict[str, tuple[str, int]] = dict(options.peers)
+        """The address book: ``--peers`` and the members added at run time (their
+        addresses are replicated in the backing server's ``__raft_nodes`` hash)."""
+        self.peers = PeerLinks(options.node_id, self.addresses, options.requirepass)
+        self._config_seen = self.core.config
         self.pid = os.getpid()
         self._log = RedisLogWriter(log_stream or sys.stdout, pid=self.pid)
         self._events = EventStreamWriter(events_stream) if events_stream is not None else None
@@ -116,6 +122,7 @@ class RaftNode:
     # -- lifecycle -----------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        await self.refresh_addresses()
         self.peers.start()
         self._tasks = [loop.create_task(self._tick_loop()), loop.create_task(self._apply_loop())]
         core = self.core
@@ -194,6 +201,46 @@ class RaftNode:
                     future.set_result(action.value)
             elif isinstance(action, Emit):
                 self._emit(action.event)
+        if self.core.config != self._config_seen:
+            self._config_changed()
+
+    # -- membership ----------------------------------------------------------------
+    def address_of(self, node: str) -> str | None:
+        """``host:port`` of ``node`` from the address book, or None."""
+        address = self.addresses.get(node)
+        return None if address is None else f"{address[0]}:{address[1]}"
+
+    def learn_address(self, node: str, host: str, port: int) -> None:
+        """Put ``node`` in the address book (its link is reopened if it moved)."""
+        if node == self.options.node_id:
+            return
+        old = self.addresses.get(node)
+        self.addresses[node] = (host, port)
+        if old is not None and old != (host, port):
+            self.peers.forget(node)
+
+    async def refresh_addresses(self) -> None:
+        """Read the replicated address book from the backing server."""
+        command = encode_commands([[b"HGETALL", NODES_KEY]], transaction=False)
+        reply = await self.sm.query(command)
+        flat: list[Frame] = []
+        if isinstance(reply, Map):
+            flat = [part for pair in reply.items for part in pair]
+        elif isinstance(reply, Array):
+            flat = list(reply.items)
+        texts = [f.value.decode("utf-8", "replace") for f in flat if isinstance(f, BulkString)]
+        for node, address in zip(texts[::2], texts[1::2], strict=False):
+            host, _, port = address.rpartition(":")
+            if host and port.isdigit():
+                self.learn_address(node, host, int(port))
+
+    def _config_changed(self) -> None:
+        old, new = self._config_seen, self.core.config
+        self._config_seen = new
+        self.say(f"membership: voters {','.join(new.voters)} learners {','.join(new.learners)}")
+        for gone in set(old.members) - set(new.members):
+            if gone not in self.options.peers:
+                self.peers.forget(gone)
 
     def _emit(self, event: Event) -> None:
         if event.name == "+new-leader":
@@ -262,10 +309,13 @@ class RaftNode:
                 self.failpoints.hit("after-apply-before-reply")
             for entry, result in zip(entries, results, strict=True):
                 self.step(Applied(entry.index, result))
+            if any(isinstance(e.data, bytes) and NODES_KEY in e.data for e in entries):
+                await self.refresh_addresses()
         elif isinstance(first, ApplySnapshot):
             self._work.popleft()
             installed = await self.sm.install_snapshot(first.meta, first.data)
             verb = "installed" if installed else "skipped (backing server is ahead)"
+            await self.refresh_addresses()
             self.say(f"snapshot at index {first.meta.index} {verb}", level="*")
             self.step(Applied(first.meta.index, None))
         elif isinstance(first, RunQuery):
@@ -309,10 +359,7 @@ class RaftNode:
             ("role", core.role_name),
             ("term", core.term),
             ("leader_id", leader or ""),
-            (
-                "leader_address",
-                self.options.address_of(leader) if leader in self.options.peers else "",
-            ),
+            ("leader_address", (self.address_of(leader) or "") if leader else ""),
             ("commit_index", core.commit),
             ("applied_index", core.applied),
             ("last_log_index", core.log.last_index),
@@ -320,6 +367,7 @@ class RaftNode:
             ("backing_applied_index", self.sm.applied_in_redis),
             ("backing_server", self.sm.backing.address),
             ("voters", ",".join(core.config.voters)),
+            ("learners", ",".join(core.config.learners)),
             ("follower_mode", self.options.follower_mode),
             ("fsync", self.wal.fsync_policy),
             ("min_replicas_to_write", core.min_replicas_to_write),

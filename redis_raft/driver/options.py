@@ -36,11 +36,13 @@ class NodeOptions:
     snapshot_every: int = 10_000  # applied entries between snapshots (0: never)
     tick_ms: int = 20
     logfile: Path | None = None
+    join: bool = False  # a new member: no bootstrap membership, the leader adds it
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def voters(self) -> list[str]:
-        return sorted(self.peers)
+        """The bootstrap voters: every ``--peers`` id, or none for a joining node."""
+        return [] if self.join else sorted(self.peers)
 
     def address_of(self, node: str) -> str:
         host, port = self.peers[node]
@@ -105,6 +107,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--request-timeout", default="5000", help="ms before a client gets -TIMEOUT")
     a("--snapshot-every", default="10000", help="applied entries between snapshots (0: off)")
     a("--logfile", default=None, help="Redis-format log (default: stdout)")
+    a(
+        "--join",
+        action="store_true",
+        help="start as a new member with no membership; a leader adds it with RAFT.NODE ADD "
+        "(--peers names this node and at least one member to reach)",
+    )
 
 
 def _int(text: str, what: str, low: int = 0) -> int:
@@ -160,4 +168,5 @@ def options_from_args(args: argparse.Namespace) -> NodeOptions:
         request_timeout_ms=_int(args.request_timeout, "--request-timeout", 1),
         snapshot_every=_int(args.snapshot_every, "--snapshot-every"),
         logfile=Path(args.logfile) if args.logfile else None,
+        join=bool(getattr(args, "join", False)),
     )
