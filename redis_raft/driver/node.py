@@ -93,6 +93,7 @@ class RaftNode:
             heartbeat_ms=options.heartbeat_ms,
             min_replicas_to_write=options.min_replicas_to_write,
             min_replicas_max_lag_s=options.min_replicas_max_lag_s,
+            lease_reads=options.read_mode == "lease",
         )
         seed = int.from_bytes(os.urandom(8), "little")
         self.core = RaftCore(options.node_id, options.voters, random.Random(seed), settings)

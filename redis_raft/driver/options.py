@@ -9,9 +9,17 @@ from pathlib import Path
 from labkit.errors import UsageError
 from redis_raft.storage import FSYNC_POLICIES
 
-__all__ = ["FOLLOWER_MODES", "NodeOptions", "add_arguments", "options_from_args", "parse_peers"]
+__all__ = [
+    "FOLLOWER_MODES",
+    "READ_MODES",
+    "NodeOptions",
+    "add_arguments",
+    "options_from_args",
+    "parse_peers",
+]
 
 FOLLOWER_MODES = ("proxy", "moved")
+READ_MODES = ("readindex", "lease")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,7 @@ class NodeOptions:
     min_replicas_max_lag_s: int = 10
     fsync: str = "always"
     follower_mode: str = "proxy"
+    read_mode: str = "readindex"  # "lease": reads on the leader lease (needs check-quorum)
     requirepass: str | None = None
     cluster_id: str = ""
     election_timeout_ms: int = 1000  # RedisRaft's election-timeout
@@ -101,6 +110,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--min-replicas-max-lag", default="10", help="seconds (default: 10)")
     a("--fsync", default="always", help=f"log fsync policy: {'|'.join(FSYNC_POLICIES)}")
     a("--follower-mode", default="proxy", help="proxy (default) or moved")
+    a(
+        "--read-mode",
+        default="readindex",
+        help="readindex (default: a heartbeat round confirms leadership per read batch) or "
+        "lease (opt-in: reads on the leader's lease, guarded by check-quorum; trusts clocks)",
+    )
     a("--cluster-id", default="", help="cluster name stored in the log (default: from the ids)")
     a("--election-timeout", default="1000", help="ms (default: 1000, as RedisRaft)")
     a("--heartbeat", default="200", help="ms (default: 200, RedisRaft's request-timeout)")
@@ -140,6 +155,8 @@ def options_from_args(args: argparse.Namespace) -> NodeOptions:
         raise UsageError(f"--fsync: {args.fsync!r} is not one of {', '.join(FSYNC_POLICIES)}")
     if args.follower_mode not in FOLLOWER_MODES:
         raise UsageError(f"--follower-mode: {args.follower_mode!r} is not proxy or moved")
+    if args.read_mode not in READ_MODES:
+        raise UsageError(f"--read-mode: {args.read_mode!r} is not readindex or lease")
     data_server = str(args.data_server)
     if data_server != "auto":
         host, colon, port_text = data_server.rpartition(":")
@@ -161,6 +178,7 @@ def options_from_args(args: argparse.Namespace) -> NodeOptions:
         min_replicas_max_lag_s=_int(args.min_replicas_max_lag, "--min-replicas-max-lag"),
         fsync=args.fsync,
         follower_mode=args.follower_mode,
+        read_mode=args.read_mode,
         requirepass=args.requirepass or None,
         cluster_id=args.cluster_id or "raft-" + ",".join(sorted(peers)),
         election_timeout_ms=election,

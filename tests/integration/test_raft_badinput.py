@@ -58,6 +58,10 @@ PEERS = "1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103"
             "'forward' is not proxy or moved",
         ),
         (
+            ["--id", "1", "--port", "7101", "--peers", PEERS, "--read-mode", "stale"],
+            "'stale' is not readindex or lease",
+        ),
+        (
             ["--id", "1", "--port", "7101", "--peers", PEERS, "--data-server", "nohost"],
             "'nohost' is not 'auto' or HOST:PORT",
         ),

@@ -43,8 +43,13 @@ def hub() -> Iterator[ProxyHub]:
         yield proxies
 
 
-def test_isolated_leader_serves_no_reads_and_acks_no_writes(redis_lab: Lab, hub: ProxyHub) -> None:
-    cluster = start_raft_cluster(redis_lab, 3, hub=hub, extra_args=FAST)
+@pytest.mark.parametrize("read_mode", ["readindex", "lease"])
+def test_isolated_leader_serves_no_reads_and_acks_no_writes(
+    redis_lab: Lab, hub: ProxyHub, read_mode: str
+) -> None:
+    cluster = start_raft_cluster(
+        redis_lab, 3, hub=hub, extra_args=[*FAST, "--read-mode", read_mode]
+    )
     try:
         old = cluster.node(cluster.leader())
         with client(old) as conn:
