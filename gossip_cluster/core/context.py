@@ -139,6 +139,8 @@ class Context:
         self.rng = rng
         self.table = NodeTable(myself)
         self.announce_ip = announce_ip
+        if announce_ip:  # as Redis's cron does: myself is known by the announced address
+            myself.ip = announce_ip
         self.source = source
         self.data_server = data_server
         self.policy = policy or Policy()

@@ -1,4 +1,5 @@
-"""Our components in containers: a sentinel_lab node, redis_raft nodes and their cluster.
+"""Our components in containers: a sentinel_lab node, redis_raft nodes and their cluster,
+and a gossip_cluster node.
 
 Part of the container backend (:mod:`labkit.realredis.containers`); the nodes run from the
 Python image (:mod:`labkit.realredis.pyimage`) on the lab's network, and break like the
@@ -13,7 +14,12 @@ Redis nodes (``kill``, ``stop``, ``pause``, ``disconnect``).
   ``--data-server auto`` it starts and owns its backing ``redis-server`` inside the same
   container (on a free loopback port there), so a ``docker kill`` takes both down. Its log
   and data stay in the container, so a restarted node catches up from its own log.
-* Both run Docker's init as PID 1, which forwards ``docker stop``'s SIGTERM and reaps
+* :class:`GossipNodeContainer` runs ``python -m gossip_cluster`` on port 6379 (its bus on
+  16379) with ``--bind 0.0.0.0`` and ``--cluster-announce-ip <its address>``, so that the
+  addresses on the bus (and in every node's ``CLUSTER NODES``) are the in-network ones;
+  it owns its backing ``redis-server`` in the container (``--data-server auto``), and keeps
+  ``nodes.conf`` in ``/data/gossip``, so a restarted node keeps its identity.
+* All three run Docker's init as PID 1, which forwards ``docker stop``'s SIGTERM and reaps
   the backing server.
 """
 
@@ -31,15 +37,22 @@ from labkit.realredis.labraft import parse_info
 from labkit.realredis.process import ConfigValue, Kind
 
 __all__ = [
+    "GOSSIP_BUS_PORT",
+    "GOSSIP_DIR",
+    "GOSSIP_PORT",
     "RAFT_DIR",
     "RAFT_PORT",
     "ContainerRaftCluster",
+    "GossipNodeContainer",
     "LabSentinelContainer",
     "RaftNodeContainer",
 ]
 
 RAFT_PORT = 6379
 RAFT_DIR = "/data/raft"
+GOSSIP_PORT = 6379
+GOSSIP_BUS_PORT = GOSSIP_PORT + 10000
+GOSSIP_DIR = "/data/gossip"
 _LAB_SENTINEL_SCRIPT = (
     '[ -f "$REDIS_LAB_CONF_PATH" ] || printf "%s" "$REDIS_LAB_CONF" > "$REDIS_LAB_CONF_PATH"; '
     'exec python3 -m sentinel_lab "$REDIS_LAB_CONF_PATH"'
@@ -135,6 +148,74 @@ class RaftNodeContainer(NodeContainer):
         """``redis-cli`` against the node's own backing server, run inside its container."""
         _, _, port = self.raft_info()["backing_server"].rpartition(":")
         return self.cli(*args, port=int(port))
+
+    @property
+    def live(self) -> bool:
+        """Running, not paused, and on the network."""
+        return self.connected and self.status() == "running"
+
+
+class GossipNodeContainer(NodeContainer):
+    """One ``python -m gossip_cluster`` node (and the backing server it owns) in a container,
+    announcing its in-network address on the cluster bus. Not part of a cluster until a
+    ``CLUSTER MEET`` (or ``redis-cli --cluster create``) takes it in."""
+
+    use_init = True
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        image: str,
+        network: LabNetwork,
+        ip: str,
+        labels: dict[str, str],
+        container_name: str,
+        node_timeout_ms: int = 15000,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.node_timeout_ms = node_timeout_ms
+        self.extra_args = list(extra_args)
+        super().__init__(
+            name,
+            Kind.CLUSTER_NODE,
+            GOSSIP_PORT,
+            image=image,
+            network=network,
+            ip=ip,
+            labels=labels,
+            container_name=container_name,
+        )
+
+    @property
+    def bus_port(self) -> int:
+        return GOSSIP_BUS_PORT
+
+    def argv(self) -> list[str]:
+        """The node's command line inside the container."""
+        return [
+            "python3",
+            "-m",
+            "gossip_cluster",
+            "--port",
+            str(self.port),
+            "--cluster-port",
+            str(self.bus_port),
+            "--bind",
+            "0.0.0.0",
+            "--cluster-announce-ip",
+            self.ip,
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            str(self.node_timeout_ms),
+            "--dir",
+            GOSSIP_DIR,
+            *self.extra_args,
+        ]
+
+    def _launch(self) -> tuple[str, dict[str, str]]:
+        return f"exec {shlex.join(self.argv())}", {}
 
     @property
     def live(self) -> bool:

@@ -3,10 +3,12 @@
 :class:`ContainerLab` mirrors the process backend (:class:`labkit.realredis.Lab`): a context
 manager with ``server()``, ``sentinel()``, ``replication_group()`` and ``sentinel_group()``,
 whose :class:`RedisContainer` nodes can be killed, stopped, paused and cut off; and with
-``lab_sentinel()`` (sentinel_lab, configured like a real Sentinel) and ``raft_cluster()``
-(redis_raft nodes), which run from the Python image (:mod:`labkit.realredis.pyimage`, built
-on first use when none is given) and break the same ways
-(:mod:`labkit.realredis.container_components`).
+``lab_sentinel()`` (sentinel_lab, configured like a real Sentinel), ``raft_cluster()``
+(redis_raft nodes) and ``gossip_node()`` (a gossip_cluster node), which run from the Python
+image (:mod:`labkit.realredis.pyimage`, built on first use when none is given) and break the
+same ways (:mod:`labkit.realredis.container_components`). ``real_cluster()`` is a Redis
+Cluster of real ``redis-server`` nodes, made by ``redis-cli --cluster create`` run inside
+the network (:meth:`ContainerLab.create_cluster`, which takes our nodes too).
 
 * Each lab creates one Docker network, ``redis-lab-<run id>``, with a fixed subnet, and gives
   every container a fixed address in it, so that a node keeps its address across a restart
@@ -32,12 +34,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+import redis
 from testcontainers.core.docker_client import DockerClient
 
 from labkit.realredis import reaper
 from labkit.realredis.container_components import (
     RAFT_PORT,
     ContainerRaftCluster,
+    GossipNodeContainer,
     LabSentinelContainer,
     RaftNodeContainer,
 )
@@ -57,14 +61,18 @@ from labkit.realredis.topology import replicas_synced, sentinel_directives
 __all__ = [
     "SENTINEL_PORT",
     "SERVER_PORT",
+    "ContainerCluster",
     "ContainerLab",
     "ContainerRaftCluster",
     "ContainerReplicationGroup",
     "ContainerSentinelGroup",
+    "GossipNodeContainer",
     "LabSentinelContainer",
     "NodeContainer",
     "RaftNodeContainer",
     "RedisContainer",
+    "cluster_info",
+    "cluster_myid",
     "configure_testcontainers",
     "publish_on_loopback",
     "wait_for",
@@ -132,6 +140,50 @@ class ContainerSentinelGroup:
         """Published addresses of the Sentinels. A host-side Sentinel client would receive
         in-network master addresses, which the host does not use; ask with :meth:`master_address`."""
         return [("127.0.0.1", s.host_port) for s in self.sentinels]
+
+
+@dataclass(slots=True)
+class ContainerCluster:
+    """A Redis Cluster in containers, as ``redis-cli --cluster create`` made it: the first
+    ``masters`` nodes are the masters, the rest their replicas."""
+
+    nodes: list[NodeContainer]
+    masters: int
+    replicas_per_master: int
+    node_timeout_ms: int
+    create_output: str = ""
+
+    @property
+    def master_nodes(self) -> list[NodeContainer]:
+        return self.nodes[: self.masters]
+
+    @property
+    def replica_nodes(self) -> list[NodeContainer]:
+        return self.nodes[self.masters :]
+
+    def by_id(self, node_id: str) -> NodeContainer:
+        """The node whose ``CLUSTER MYID`` is ``node_id``."""
+        return next(n for n in self.nodes if cluster_myid(n) == node_id)
+
+
+def cluster_info(node: NodeContainer) -> dict[str, str]:
+    """``CLUSTER INFO`` of ``node`` (through its published port), as a dict of strings."""
+    try:
+        with node.client(socket_timeout=1.0) as conn:
+            text = str(conn.execute_command("CLUSTER", "INFO"))
+    except redis.exceptions.RedisError as exc:
+        raise ContainerError(f"CLUSTER INFO on {node.name}: {exc}") from exc
+    pairs = (line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def cluster_myid(node: NodeContainer) -> str:
+    """``CLUSTER MYID`` of ``node`` (through its published port)."""
+    try:
+        with node.client(socket_timeout=1.0) as conn:
+            return str(conn.execute_command("CLUSTER", "MYID"))
+    except redis.exceptions.RedisError as exc:
+        raise ContainerError(f"CLUSTER MYID on {node.name}: {exc}") from exc
 
 
 def _fields(reply: Any) -> dict[str, Any]:
@@ -390,7 +442,110 @@ class ContainerLab:
             cluster.leader(timeout_s=timeout_s)
         return cluster
 
+    def cluster_node(
+        self,
+        name: str | None = None,
+        *,
+        node_timeout_ms: int = 15000,
+        extra: Sequence[tuple[str, ConfigValue]] | None = None,
+        start: bool = True,
+    ) -> RedisContainer:
+        """A real ``redis-server`` with ``cluster-enabled yes`` (not yet part of a cluster);
+        its ``nodes.conf`` is kept in ``/data``, so a restarted node keeps its identity."""
+        directives: list[tuple[str, ConfigValue]] = [
+            ("cluster-enabled", "yes"),
+            ("cluster-config-file", "nodes.conf"),
+            ("cluster-node-timeout", node_timeout_ms),
+        ]
+        directives += extra or []
+        count = sum(n.kind is Kind.CLUSTER_NODE for n in self.containers)
+        name = name or f"cluster-{count + 1}"
+        return self._add(name, Kind.CLUSTER_NODE, directives, password=None, start=start)
+
+    def gossip_node(
+        self,
+        name: str | None = None,
+        *,
+        node_timeout_ms: int = 15000,
+        extra_args: Sequence[str] = (),
+        start: bool = True,
+        ready_timeout_s: float = 30.0,
+    ) -> GossipNodeContainer:
+        """Our Redis Cluster node (``python -m gossip_cluster``), owning its backing server in
+        its container and announcing its in-network address; not yet part of a cluster.
+        ``extra_args`` are more flags (``--cluster-replica-validity-factor 0``)."""
+        count = sum(isinstance(n, GossipNodeContainer) for n in self.containers)
+        name = name or f"gossip-{count + 1}"
+        ip = self._address(name)
+        node = GossipNodeContainer(
+            name,
+            image=self.python_image,
+            ip=ip,
+            node_timeout_ms=node_timeout_ms,
+            extra_args=extra_args,
+            **self._node_args(name),
+        )
+        self.containers.append(node)
+        return node.start(ready_timeout_s=ready_timeout_s) if start else node
+
     # -- topologies ---------------------------------------------------------------------
+
+    def create_cluster(
+        self,
+        nodes: Sequence[NodeContainer],
+        *,
+        replicas_per_master: int,
+        node_timeout_ms: int,
+        timeout_s: float = 30.0,
+    ) -> ContainerCluster:
+        """``redis-cli --cluster create`` over ``nodes`` (real ones, ours, or a mix), run with
+        ``docker exec`` in the first node's container, so it uses in-network addresses;
+        waits for ``cluster_state:ok`` and every node known, everywhere."""
+        if not nodes:
+            raise ValueError("create_cluster needs nodes")
+        argv = ["redis-cli", "--cluster", "create", *[n.address for n in nodes]]
+        argv += ["--cluster-replicas", str(replicas_per_master), "--cluster-yes"]
+        code, out = nodes[0].exec(*argv, timeout_s=90)
+        if code != 0:
+            raise ContainerError(f"redis-cli --cluster create failed ({code}):\n{out}")
+        count = len(nodes)
+
+        def healthy() -> bool:
+            for node in nodes:
+                info = cluster_info(node)
+                if info.get("cluster_state") != "ok":
+                    return False
+                if info.get("cluster_known_nodes") != str(count):
+                    return False
+            return True
+
+        wait_for(healthy, timeout_s=timeout_s, what=f"a {count}-node cluster to be ok everywhere")
+        masters = count // (1 + replicas_per_master)
+        return ContainerCluster(
+            list(nodes), masters, replicas_per_master, node_timeout_ms, create_output=out
+        )
+
+    def real_cluster(
+        self,
+        masters: int = 3,
+        replicas: int = 0,
+        node_timeout_ms: int = 15000,
+        *,
+        extra: Sequence[tuple[str, ConfigValue]] | None = None,
+        timeout_s: float = 30.0,
+    ) -> ContainerCluster:
+        """A Redis Cluster of ``masters`` real masters with ``replicas`` real replicas each,
+        made with ``redis-cli --cluster create`` inside the network; waits until it is ok."""
+        count = masters * (1 + replicas)
+        nodes = [
+            self.cluster_node(node_timeout_ms=node_timeout_ms, extra=extra) for _ in range(count)
+        ]
+        return self.create_cluster(
+            nodes,
+            replicas_per_master=replicas,
+            node_timeout_ms=node_timeout_ms,
+            timeout_s=timeout_s,
+        )
 
     def replication_group(
         self,

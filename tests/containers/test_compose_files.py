@@ -30,7 +30,7 @@ def test_compose_file_is_valid(compose: list[str], compose_file: Path) -> None:
 
 def test_compose_files_include_the_studies() -> None:
     names = {p.parent.name for p in COMPOSE_FILES}
-    assert {"sentinel", "sentinel-side-by-side", "raft"} <= names
+    assert {"sentinel", "sentinel-side-by-side", "raft", "gossip-mixed"} <= names
 
 
 @pytest.mark.slow
