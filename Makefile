@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: all demo test lint bench soak redis docker netns-tools cleanup clean help study-sentinel study-raft study-partition study-commit
+.PHONY: all demo test lint bench soak redis docker netns-tools cleanup clean help study-sentinel study-raft study-gossip study-partition study-commit
 
 help:
 	@echo "make demo    kill a master under 3 real Sentinels, then under 3 sentinel_lab; print both side by side"
@@ -14,6 +14,7 @@ help:
 	@echo "make docker  (root) install/start a Docker engine, build the Redis and Python images (tests/containers, compose/)"
 	@echo "make study-sentinel  real Sentinel and sentinel_lab side by side, N= runs, with the early switch"
 	@echo "make study-raft  the same clients and partition against real Redis + Sentinel and redis_raft"
+	@echo "make study-gossip  a real Redis Cluster and gossip_cluster side by side, one master killed (N= runs)"
 	@echo "make study-partition  lost acknowledged writes of real Redis + Sentinel under a partition (N=runs)"
 	@echo "make bench   benchmarks (bench/results/*.json); PORCUPINE=DIR adds the Porcupine comparison"
 	@echo "make study-commit  2PC, 3PC and the consensus-kept decision on real Redis shards"
@@ -56,6 +57,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_sentinel.py --runs 5 --out bench/results/sentinel.json --md bench/results/sentinel.md
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/bench_raft.py --out bench/results/raft.json
+	$(BIN)/python bench/bench_gossip.py --runs 5 --out bench/results/gossip.json --md bench/results/gossip.md
+	$(BIN)/python bench/bench_gossip_scale.py --out bench/results/gossip_scale.json --md bench/results/gossip_scale.md $(if $(NODES),--nodes 100 --nodes 300 --nodes $(NODES))
 
 N ?= 1
 study-sentinel: $(STAMP) redis
@@ -63,6 +66,9 @@ study-sentinel: $(STAMP) redis
 
 study-raft: $(STAMP) redis
 	@for w in register counter set; do $(BIN)/redis-lab study raft-vs-sentinel --workload $$w --html runs/raft-vs-sentinel/$$w.html || exit 1; done
+
+study-gossip: $(STAMP) redis
+	$(BIN)/redis-lab study gossip --runs $(N) --html runs/gossip/report.html
 
 study-partition: $(STAMP) redis
 	$(BIN)/redis-lab study partition --runs $(N) --html runs/partition/report.html

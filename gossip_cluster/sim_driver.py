@@ -11,8 +11,36 @@ from dataclasses import dataclass, replace
 from gossip_cluster.core import ClusterCore, LinkDown, ReplicationInfo
 from gossip_cluster.core.inputs import CloseLink
 from gossip_cluster.nodes_conf import NodeLine, NodesConf
-from gossip_cluster.wire.constants import CLUSTER_SLOTS, NodeFlag
-from gossip_cluster.wire.messages import Message
+from gossip_cluster.wire.constants import (
+    CLUSTER_SLOTS,
+    EXT_HEADER_SIZE,
+    FAIL_SIZE,
+    FORGOTTEN_NODE_BODY,
+    GOSSIP_SIZE,
+    HEADER_SIZE,
+    MODULE_FIXED_SIZE,
+    PUBLISH_FIXED_SIZE,
+    SHARD_ID_BODY_SIZE,
+    UPDATE_SIZE,
+    NodeFlag,
+)
+from gossip_cluster.wire.messages import (
+    Extension,
+    Fail,
+    ForgottenNodeExt,
+    HostnameExt,
+    HumanNodenameExt,
+    Meet,
+    Message,
+    Module,
+    Ping,
+    Pong,
+    Publish,
+    PublishShard,
+    ShardIdExt,
+    UnknownMessage,
+    Update,
+)
 from labkit.actions import Action, Send
 from labkit.core import Input, Received
 from labkit.sim.world import Simulator
@@ -26,6 +54,50 @@ class SimReply:
     outbound link); the simulator's network has no connections, so the adapter says so."""
 
     message: Message
+
+
+# -- sizes on the wire -------------------------------------------------------------------------
+def _text_size(value: str) -> int:
+    raw = len(value.encode("utf-8", "surrogateescape"))
+    return raw + 8 - raw % 8  # NUL-terminated, padded to 8
+
+
+def extension_size(ext: Extension) -> int:
+    """Bytes of one ping extension on the wire (its 8-byte header and padded body)."""
+    match ext:
+        case HostnameExt(hostname):
+            body = _text_size(hostname)
+        case HumanNodenameExt(human_nodename):
+            body = _text_size(human_nodename)
+        case ForgottenNodeExt():
+            body = FORGOTTEN_NODE_BODY.size
+        case ShardIdExt():
+            body = SHARD_ID_BODY_SIZE
+        case _:
+            body = len(ext.body)
+    return EXT_HEADER_SIZE + body
+
+
+def wire_size(message: object) -> int:
+    """``len(encode(message))`` from the codec's constants, without encoding (the
+    simulator passes messages as objects); a :class:`SimReply` counts as its message."""
+    if isinstance(message, SimReply):
+        message = message.message
+    match message:
+        case Ping() | Pong() | Meet():
+            extensions = sum(extension_size(e) for e in message.extensions)
+            return HEADER_SIZE + GOSSIP_SIZE * len(message.gossip) + extensions
+        case Fail():
+            return FAIL_SIZE
+        case Update():
+            return UPDATE_SIZE
+        case Publish() | PublishShard():
+            return HEADER_SIZE + PUBLISH_FIXED_SIZE + len(message.channel) + len(message.message)
+        case Module():
+            return HEADER_SIZE + MODULE_FIXED_SIZE + len(message.payload)
+        case UnknownMessage():
+            return HEADER_SIZE + len(message.payload)
+    return HEADER_SIZE
 
 
 # -- topology ----------------------------------------------------------------------------
@@ -88,6 +160,10 @@ class SimWire:
         self.pending: dict[str, list[LinkDown]] = {}
         self.offsets: dict[str, int] = {}
         self.since: dict[str, int] = {}
+        self.count_bytes = False
+        """When set, :attr:`bytes_sent` and :attr:`messages_sent` count every frame sent."""
+        self.bytes_sent = 0
+        self.messages_sent = 0
 
     def dead_end(self, src: str, dst: str) -> bool:
         assert self.sim is not None
@@ -160,6 +236,9 @@ class SimClusterNode:
                 continue
             if isinstance(action.message, CloseLink):
                 continue
+            if wire.count_bytes:
+                wire.bytes_sent += wire_size(action.message)
+                wire.messages_sent += 1
             to = action.to
             if to.startswith("in:"):
                 peer = to[3:].partition("@")[0]

@@ -63,6 +63,7 @@ from labkit.sim.faults import (
 from labkit.sim.result import RunResult, result_of
 from labkit.sim.scenarios import register
 from labkit.sim.seeds import rng_for
+from labkit.sim.trace import Trace
 from labkit.sim.world import Simulator
 
 __all__ = [
@@ -324,6 +325,13 @@ def converged(sim: Simulator, topo: Topology, victims: Sequence[str]) -> str | N
     return None
 
 
+class _UnhashedTrace(Trace):
+    """A trace that only counts: for measurements that need no replay hash."""
+
+    def record(self, time_ms: int, kind: str, node: str, payload: object) -> None:
+        self.count += 1
+
+
 class _StopError(Exception):
     """The measurement is complete."""
 
@@ -342,20 +350,34 @@ def run_gossip(
     victims: int | None = None,
     until_fail: bool = False,
     keep_trace: bool = True,
+    crash_at_ms: int | None = None,
+    count_bytes: bool = False,
+    hash_trace: bool = True,
 ) -> RunResult:
     """One seeded run; failures come back in ``RunResult.failure``.
 
     ``details`` holds the shape, ``fail_ms`` (victim name -> virtual ms from its crash
     until every live node flagged it FAIL) and ``converged_ms``. With ``until_fail`` the
     run stops as soon as every victim is FAIL everywhere (a measurement, no liveness check).
+    ``crash_at_ms`` crashes every victim at that virtual time instead of the seed's. With
+    ``count_bytes`` (and ``until_fail``) ``details["bus"]`` samples, every 100 ms, the
+    virtual time, the bus bytes and the frames sent so far by all nodes together.
+    ``hash_trace=False`` (with ``keep_trace=False``) skips the trace's running hash, the
+    bulk of a large cluster's cost: the result's ``trace_hash`` is then that of nothing.
     """
     if bug not in _POLICIES:
         raise SimError(f"unknown planted bug {bug!r}; known: {', '.join(BUGS)}")
     shape = _shape(seed, masters, replicas, profile, safety_ms, victims)
+    if crash_at_ms is not None:
+        shape = replace(shape, crash_at_ms=tuple(crash_at_ms for _ in shape.victims))
     topo = build_topology(rng_for(seed, "gossip/names"), shape.masters, shape.replicas)
     sim = Simulator(seed, tick_interval_ms=CRON_MS, keep_trace=keep_trace, scenario="gossip")
+    if not hash_trace and not keep_trace:
+        sim.trace = _UnhashedTrace(keep=False)
     wire = SimWire()
     wire.sim = sim
+    wire.count_bytes = count_bytes
+    samples: list[tuple[int, int, int]] = []
     config = ClusterConfig(node_timeout_ms=node_timeout_ms)
     policy = _POLICIES[bug]()
     for endpoint, conf in zip(topo.endpoints, topo.confs, strict=True):
@@ -392,6 +414,8 @@ def run_gossip(
                 len(ledger.fail_known.get(name, {})) < live for name in victim_names
             ):
                 sim.run_for(CRON_MS)
+                if count_bytes:
+                    samples.append((sim.now_ms, wire.bytes_sent, wire.messages_sent))
             raise _StopError
         sim.run_until(safety_ms)
         deadline = safety_ms + liveness_ms
@@ -431,6 +455,7 @@ def run_gossip(
         failovers=len(ledger.winners),
         votes=len(ledger.votes),
         fails_marked=ledger.fails_marked,
+        **({"bus": samples} if count_bytes else {}),
     )
 
 
