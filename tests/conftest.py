@@ -32,6 +32,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     from labkit.realredis.reaper import find_lab_processes
 
+    if os.environ.get("CI") == "true":  # in CI nothing may be skipped silently
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+        if skipped:
+            names = "\n".join(f"  {r.nodeid}" for r in skipped)
+            print(f"\nERROR: CI=true and {len(skipped)} test(s) were skipped:\n{names}")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
     mine = [p for p in find_lab_processes() if p.owner_pid == os.getpid()]
     if not mine:
         return

@@ -56,7 +56,7 @@ from labkit.realredis.container_node import (
 )
 from labkit.realredis.dockercli import OWNER_LABEL, RUN_LABEL, ContainerError, Leftovers, leftovers
 from labkit.realredis.process import ConfigValue, Kind
-from labkit.realredis.topology import replicas_synced, sentinel_directives
+from labkit.realredis.topology import replicas_synced, sentinel_directives, sentinel_discovered
 
 __all__ = [
     "SENTINEL_PORT",
@@ -184,12 +184,6 @@ def cluster_myid(node: NodeContainer) -> str:
             return str(conn.execute_command("CLUSTER", "MYID"))
     except redis.exceptions.RedisError as exc:
         raise ContainerError(f"CLUSTER MYID on {node.name}: {exc}") from exc
-
-
-def _fields(reply: Any) -> dict[str, Any]:
-    if isinstance(reply, list):
-        return dict(zip(reply[::2], reply[1::2], strict=False))
-    return dict(reply)
 
 
 class ContainerLab:
@@ -598,15 +592,11 @@ class ContainerLab:
         nodes += [self.lab_sentinel(group.master, **options) for _ in range(lab_sentinels)]
         total = len(nodes)
 
-        def discovered() -> bool:
-            for node in nodes:
-                with node.client() as conn:
-                    state = _fields(conn.execute_command("SENTINEL", "MASTER", master_name))
-                if int(state["num-slaves"]) < len(group.replicas):
-                    return False
-                if int(state["num-other-sentinels"]) < total - 1:
-                    return False
-            return True
-
-        wait_for(discovered, timeout_s=timeout_s, what=f"{total} sentinels to discover each other")
+        wait_for(
+            lambda: all(
+                sentinel_discovered(n, master_name, len(group.replicas), total - 1) for n in nodes
+            ),
+            timeout_s=timeout_s,
+            what=f"{total} sentinels to discover each other",
+        )
         return ContainerSentinelGroup(master_name, nodes, quorum)

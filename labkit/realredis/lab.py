@@ -19,7 +19,12 @@ from labkit.realredis.binaries import find_binaries
 from labkit.realredis.errors import RedisStartError, TopologyError
 from labkit.realredis.ports import free_port
 from labkit.realredis.process import ConfigValue, Kind, RedisProcess
-from labkit.realredis.topology import replicas_synced, sentinel_directives, wait_until
+from labkit.realredis.topology import (
+    replicas_synced,
+    sentinel_directives,
+    sentinel_discovered,
+    wait_until,
+)
 
 __all__ = ["Cluster", "Lab", "ReplicationGroup", "SentinelGroup"]
 
@@ -272,23 +277,13 @@ class Lab:
         ]
         result = SentinelGroup(master_name, procs, quorum)
 
-        def discovered() -> bool:
-            for proc in procs:
-                with proc.client() as conn:
-                    state = conn.execute_command("SENTINEL", "MASTER", master_name)
-                fields = (
-                    dict(zip(state[::2], state[1::2], strict=False))
-                    if isinstance(state, list)
-                    else state
-                )
-                if int(fields["num-slaves"]) < len(group.replicas):
-                    return False
-                if int(fields["num-other-sentinels"]) < sentinels - 1:
-                    return False
-            return True
-
         wait_until(
-            discovered, timeout_s=timeout_s, what=f"{sentinels} sentinels to discover each other"
+            lambda: all(
+                sentinel_discovered(p, master_name, len(group.replicas), sentinels - 1)
+                for p in procs
+            ),
+            timeout_s=timeout_s,
+            what=f"{sentinels} sentinels to discover each other",
         )
         return result
 

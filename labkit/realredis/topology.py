@@ -12,7 +12,14 @@ import redis
 from labkit.realredis.errors import RealRedisError, TopologyError
 from labkit.realredis.process import ConfigValue
 
-__all__ = ["HasInfo", "replicas_synced", "sentinel_directives", "wait_until"]
+__all__ = [
+    "HasClient",
+    "HasInfo",
+    "replicas_synced",
+    "sentinel_directives",
+    "sentinel_discovered",
+    "wait_until",
+]
 
 
 def wait_until(
@@ -70,3 +77,16 @@ def replicas_synced(master: HasInfo, replicas: Sequence[HasInfo]) -> bool:
     if int(master.info("replication").get("connected_slaves", 0)) < len(replicas):
         return False
     return all(r.info("replication").get("master_link_status") == "up" for r in replicas)
+
+
+class HasClient(Protocol):
+    def client(self, **kwargs: Any) -> redis.Redis: ...
+
+
+def sentinel_discovered(sentinel: HasClient, master_name: str, replicas: int, peers: int) -> bool:
+    """Whether ``sentinel`` knows at least ``replicas`` replicas of ``master_name`` and
+    ``peers`` other sentinels (``SENTINEL MASTER``, in RESP2 or RESP3 form)."""
+    with sentinel.client() as conn:
+        reply = conn.execute_command("SENTINEL", "MASTER", master_name)
+    fields = dict(zip(reply[::2], reply[1::2], strict=False)) if isinstance(reply, list) else reply
+    return int(fields["num-slaves"]) >= replicas and int(fields["num-other-sentinels"]) >= peers

@@ -34,6 +34,7 @@ from labkit.history.ops import History
 from labkit.history.recorder import HistoryRecorder
 from labkit.realredis import Lab, RedisProcess, wait_until
 from labkit.realredis.process import ConfigValue
+from labkit.realredis.topology import sentinel_discovered
 from labkit.timeline.merge import Anchor, Timeline, merge
 from labkit.timeline.redislog import read_log
 from labkit.timeline.report import OpSpan
@@ -165,15 +166,11 @@ def start_sentinel_topology(lab: Lab, hub: ProxyHub, guard: str = "none") -> Sen
         what="replicas in sync",
     )
 
-    def discovered() -> bool:
-        for sentinel in sentinels:
-            with sentinel.client() as conn:
-                state = conn.sentinel_master(MASTER_NAME)
-            if state["num-slaves"] < 2 or state["num-other-sentinels"] < 2:
-                return False
-        return True
-
-    wait_until(discovered, timeout_s=30, what="sentinels to discover replicas and each other")
+    wait_until(
+        lambda: all(sentinel_discovered(s, MASTER_NAME, 2, 2) for s in sentinels),
+        timeout_s=30,
+        what="sentinels to discover replicas and each other",
+    )
     return SentinelTopology(master, via, replicas, sentinels)
 
 

@@ -37,6 +37,7 @@ from redis.sentinel import Sentinel
 from labkit.events import Event
 from labkit.realredis import Lab, RedisProcess, ReplicationGroup, TopologyError, wait_until
 from labkit.realredis.labsentinel import start_lab_sentinel
+from labkit.realredis.topology import sentinel_discovered
 from labkit.timeline.merge import Anchor, Timeline, first_occurrences, merge
 from labkit.timeline.redislog import read_log
 
@@ -233,10 +234,7 @@ def _sentinels(
 
 
 def _discovered(proc: RedisProcess, replicas: int, peers: int) -> bool:
-    with proc.client() as conn:
-        state = conn.execute_command("SENTINEL", "MASTER", MASTER_NAME)
-    fields = dict(zip(state[::2], state[1::2], strict=False)) if isinstance(state, list) else state
-    return int(fields["num-slaves"]) >= replicas and int(fields["num-other-sentinels"]) >= peers
+    return sentinel_discovered(proc, MASTER_NAME, replicas, peers)
 
 
 def _events(proc: RedisProcess, zero: Anchor, *, replica: bool) -> list[Event]:
