@@ -214,7 +214,9 @@ def test_stock_sentinel_client_fails_over_through_ours(redis_lab: Lab) -> None:
         loaded = load_config(proc.config_path).config
         entry = loaded.master(MASTER)
         assert (entry.host, entry.port) == new
-        assert loaded.current_epoch >= 1 and entry.config_epoch == loaded.current_epoch
+        # A second sentinel may have started (and lost) its own attempt after the winner's,
+        # which bumps current-epoch past the config epoch, as on a real Sentinel.
+        assert entry.config_epoch >= 1 and loaded.current_epoch >= entry.config_epoch
         assert len(entry.known_sentinels) == 2
         assert old in {(r.host, r.port) for r in entry.known_replicas}
     proc = ours[0]
