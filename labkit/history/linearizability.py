@@ -96,6 +96,9 @@ class KeyResult:
     explored: int
     """Distinct (linearized set, state) pairs visited."""
     elapsed_s: float
+    method: str = "search"
+    """``search`` (the general search) or ``forced order`` (the model fixed the only
+    possible order and the checker walked it; ``explored`` counts the steps)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +196,20 @@ def check_linearizability(
         outcome: Verdict = Verdict.UNKNOWN
         prefix: list[int] = []
         explored = 0
+        method = "search"
         if deadline is None or key_started <= deadline:
-            outcome, prefix, explored = _search(the_model, prepared, deadline, clock, max_states)
-        results.append(KeyResult(key, outcome, len(prepared.ops), explored, clock() - key_started))
+            walked = _walk_forced_order(the_model, prepared)
+            if walked is not None:
+                method = "forced order"
+                outcome, prefix = walked
+                explored = len(prefix)
+            else:
+                outcome, prefix, explored = _search(
+                    the_model, prepared, deadline, clock, max_states
+                )
+        results.append(
+            KeyResult(key, outcome, len(prepared.ops), explored, clock() - key_started, method)
+        )
         if outcome is Verdict.INVALID:
             verdict = Verdict.INVALID
             violation = _explain(the_model, key, prepared, prefix)
@@ -326,6 +340,42 @@ def _search(
             prv[nxt[call]] = call
             node = nxt[call]
     return Verdict.VALID, best, len(memo)
+
+
+def _walk_forced_order(model: Model, prepared: _Prepared) -> tuple[Verdict, list[int]] | None:
+    """Replay the one order the model says is possible (see :meth:`Model.forced_order`):
+    the verdict and the longest prefix that real time and the model allow; None when the
+    model fixes no order, or its slots miss an operation that returned."""
+    ops = prepared.ops
+    slots = model.forced_order(prepared.inputs, prepared.outputs)
+    if slots is None:
+        return None
+    order = [i for slot in slots for i in sorted(slot, key=lambda i: ops[i].call)]
+    in_order = set(order)
+    if len(in_order) != len(order) or any(
+        op.outcome != "info" and i not in in_order for i, op in enumerate(ops)
+    ):
+        return None
+    # returns still to come, earliest first: an op may go next only if no operation
+    # outside the prefix returned before it was called
+    pending = sorted(
+        (op.ret, i) for i, op in enumerate(ops) if op.outcome != "info" and op.ret is not None
+    )
+    done = [False] * len(ops)
+    first = 0
+    state = model.init()
+    prefix: list[int] = []
+    for i in order:
+        while first < len(pending) and done[pending[first][1]]:
+            first += 1
+        if first < len(pending) and pending[first][0] < ops[i].call:
+            return Verdict.INVALID, prefix
+        accepted, state = model.step(state, prepared.inputs[i], prepared.outputs[i])
+        if not accepted:
+            return Verdict.INVALID, prefix
+        done[i] = True
+        prefix.append(i)
+    return Verdict.VALID, prefix
 
 
 def _explain(model: Model, key: Key, prepared: _Prepared, prefix: list[int]) -> Violation:

@@ -135,6 +135,7 @@ def to_json(
                 "verdict": k.verdict.value,
                 "ops": k.ops,
                 "explored": k.explored,
+                "method": k.method,
                 "elapsed_s": k.elapsed_s,
             }
             for k in result.keys

@@ -16,7 +16,7 @@ and the history.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import pytest
@@ -29,11 +29,14 @@ from labkit.history import (
     check_linearizability,
     dumps_event,
 )
+from labkit.history.models import ListModel, OpInput, Output
 from labkit.history.ops import Value
 
-MODELS = ("register", "kv", "list", "counter", "set")
+MODELS = ("register", "kv", "list", "list-unique", "counter", "set")
+"""``list-unique`` is the list model with every appended element unique, as the workloads
+write them: the checker then walks the one order the reads allow instead of searching."""
 SEEDS_PER_MODEL = 2000
-"""Each seed gives one history built linearizable and one mutated: 20,000 histories in all."""
+"""Each seed gives one history built linearizable and one mutated: 24,000 histories in all."""
 
 RefState = object
 
@@ -81,6 +84,8 @@ def ref_step(
 
 def random_op(rng: random.Random, model: str) -> tuple[str, Value]:
     roll = rng.random()
+    if model == "list-unique":
+        return ("read", None) if roll < 0.45 else ("append", rng.randrange(10**9))
     if model == "register":
         if roll < 0.4:
             return "read", None
@@ -141,14 +146,16 @@ class World:
         return ok, event_value(self.model, state)
 
 
-def linearizable_history(rng: random.Random, model: str) -> list[HistoryEvent]:
+def linearizable_history(
+    rng: random.Random, model: str, max_ops: int = 7, processes: tuple[int, ...] = (2, 3)
+) -> list[HistoryEvent]:
     """Up to 7 operations from 2-3 processes, linearizable by construction."""
-    world = World(model, rng, ("a", "b")[: rng.choice((1, 1, 2))])
-    workers = [Worker(process=i) for i in range(rng.choice((2, 3)))]
+    world = World(base_model(model), rng, ("a", "b")[: rng.choice((1, 1, 2))])
+    workers = [Worker(process=i) for i in range(rng.choice(processes))]
     next_process = len(workers)
     ghosts: list[Ghost] = []
     events: list[HistoryEvent] = []
-    ops = rng.randint(1, 7)
+    ops = rng.randint(1, max_ops)
     invoked = 0
     while invoked < ops or any(w.op for w in workers):
         if ghosts and rng.random() < 0.2:
@@ -192,8 +199,13 @@ def linearizable_history(rng: random.Random, model: str) -> list[HistoryEvent]:
     return events
 
 
+def base_model(model: str) -> str:
+    return "list" if model == "list-unique" else model
+
+
 def mutate(rng: random.Random, model: str, events: list[HistoryEvent]) -> list[HistoryEvent]:
     """Change one read's value, or turn one refusal into an acknowledgement."""
+    model = base_model(model)
     reads = [i for i, e in enumerate(events) if e.type == "ok" and e.f in ("read", "get")]
     fails = [i for i, e in enumerate(events) if e.type == "fail"]
     mutated = list(events)
@@ -253,9 +265,11 @@ def brute_force(model: str, ops: tuple[Operation, ...]) -> bool:
 
 def compare(model: str, seed: int, events: list[HistoryEvent], label: str) -> bool:
     ops = History(tuple(events)).operations()
-    expected = brute_force(model, ops)
-    result = check_linearizability(ops, model)
+    expected = brute_force(base_model(model), ops)
+    result = check_linearizability(ops, base_model(model))
     assert result.verdict is not Verdict.UNKNOWN
+    if model == "list-unique":
+        assert all(k.method == "forced order" for k in result.keys), result.keys
     if result.valid != expected:
         text = "\n".join(dumps_event(e) for e in events)
         pytest.fail(
@@ -286,6 +300,35 @@ def test_checker_agrees_with_brute_force(model: str, replay_seed: int | None) ->
     if replay_seed is None:
         # Both verdicts are exercised, in earnest.
         assert verdicts[False] > SEEDS_PER_MODEL // 5, verdicts
+
+
+class SearchOnlyList(ListModel):
+    """The list model without its shortcut: the general search decides."""
+
+    def forced_order(
+        self, inputs: Sequence[OpInput], outputs: Sequence[Output]
+    ) -> list[list[int]] | None:
+        return None
+
+
+def test_the_list_shortcut_agrees_with_the_search_on_longer_histories(
+    replay_seed: int | None,
+) -> None:
+    """Histories too long for the brute force (up to 40 operations, 4 processes): the
+    walk of the forced order and the general search must agree."""
+    verdicts = {True: 0, False: 0}
+    for seed in seeds(replay_seed)[:400]:
+        rng = random.Random(f"long-list/{seed}")
+        events = linearizable_history(rng, "list-unique", max_ops=40, processes=(3, 4))
+        for label, history in (("built", events), ("mutated", mutate(rng, "list", events))):
+            ops = History(tuple(history)).operations()
+            fast = check_linearizability(ops, "list")
+            slow = check_linearizability(ops, SearchOnlyList())
+            assert {k.method for k in fast.keys} <= {"forced order"}
+            assert fast.verdict is slow.verdict, (seed, label, fast, slow)
+            verdicts[fast.valid] += 1
+    if replay_seed is None:
+        assert verdicts[False] > 50, verdicts
 
 
 def test_generator_exercises_info_fail_and_concurrency() -> None:
