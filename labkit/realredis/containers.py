@@ -56,7 +56,11 @@ from labkit.realredis.container_node import (
 )
 from labkit.realredis.dockercli import OWNER_LABEL, RUN_LABEL, ContainerError, Leftovers, leftovers
 from labkit.realredis.process import ConfigValue, Kind
-from labkit.realredis.topology import replicas_synced, sentinel_directives, sentinel_discovered
+from labkit.realredis.topology import (
+    await_sentinel_discovery,
+    sentinel_directives,
+    start_replication_group,
+)
 
 __all__ = [
     "SENTINEL_PORT",
@@ -550,21 +554,13 @@ class ContainerLab:
         timeout_s: float = 30.0,
     ) -> ContainerReplicationGroup:
         """A master with ``replicas`` replicas, waited on until every link is up."""
-        master = self.server("master", password=password, extra=extra)
-        group = ContainerReplicationGroup(
-            master,
-            [
-                self.server(f"replica-{i + 1}", password=password, replica_of=master, extra=extra)
-                for i in range(replicas)
-            ],
-        )
-
-        wait_for(
-            lambda: replicas_synced(master, group.replicas),
+        master, nodes = start_replication_group(
+            lambda name, of: self.server(name, password=password, replica_of=of, extra=extra),
+            replicas,
             timeout_s=timeout_s,
-            what=f"{replicas} replicas of {master.name} to sync",
+            wait=wait_for,
         )
-        return group
+        return ContainerReplicationGroup(master, nodes)
 
     def sentinel_group(
         self,
@@ -590,13 +586,7 @@ class ContainerLab:
         }
         nodes = [self.sentinel(group.master, **options) for _ in range(sentinels)]
         nodes += [self.lab_sentinel(group.master, **options) for _ in range(lab_sentinels)]
-        total = len(nodes)
-
-        wait_for(
-            lambda: all(
-                sentinel_discovered(n, master_name, len(group.replicas), total - 1) for n in nodes
-            ),
-            timeout_s=timeout_s,
-            what=f"{total} sentinels to discover each other",
+        await_sentinel_discovery(
+            nodes, master_name, len(group.replicas), timeout_s=timeout_s, wait=wait_for
         )
         return ContainerSentinelGroup(master_name, nodes, quorum)

@@ -20,9 +20,9 @@ from labkit.realredis.errors import RedisStartError, TopologyError
 from labkit.realredis.ports import free_port
 from labkit.realredis.process import ConfigValue, Kind, RedisProcess
 from labkit.realredis.topology import (
-    replicas_synced,
+    await_sentinel_discovery,
     sentinel_directives,
-    sentinel_discovered,
+    start_replication_group,
     wait_until,
 )
 
@@ -235,21 +235,12 @@ class Lab:
         timeout_s: float = 15.0,
     ) -> ReplicationGroup:
         """A master with ``replicas`` replicas, waited on until every link is up."""
-        master = self.server("master", password=password, extra=extra)
-        group = ReplicationGroup(
-            master,
-            [
-                self.server(f"replica-{i + 1}", password=password, replica_of=master, extra=extra)
-                for i in range(replicas)
-            ],
-        )
-
-        wait_until(
-            lambda: replicas_synced(master, group.replicas),
+        master, nodes = start_replication_group(
+            lambda name, of: self.server(name, password=password, replica_of=of, extra=extra),
+            replicas,
             timeout_s=timeout_s,
-            what=f"{replicas} replicas of {master.address} to sync",
         )
-        return group
+        return ReplicationGroup(master, nodes)
 
     def sentinel_group(
         self,
@@ -275,17 +266,8 @@ class Lab:
             )
             for _ in range(sentinels)
         ]
-        result = SentinelGroup(master_name, procs, quorum)
-
-        wait_until(
-            lambda: all(
-                sentinel_discovered(p, master_name, len(group.replicas), sentinels - 1)
-                for p in procs
-            ),
-            timeout_s=timeout_s,
-            what=f"{sentinels} sentinels to discover each other",
-        )
-        return result
+        await_sentinel_discovery(procs, master_name, len(group.replicas), timeout_s=timeout_s)
+        return SentinelGroup(master_name, procs, quorum)
 
     def cluster(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import redis
 
@@ -15,9 +15,12 @@ from labkit.realredis.process import ConfigValue
 __all__ = [
     "HasClient",
     "HasInfo",
+    "Waiter",
+    "await_sentinel_discovery",
     "replicas_synced",
     "sentinel_directives",
     "sentinel_discovered",
+    "start_replication_group",
     "wait_until",
 ]
 
@@ -90,3 +93,48 @@ def sentinel_discovered(sentinel: HasClient, master_name: str, replicas: int, pe
         reply = conn.execute_command("SENTINEL", "MASTER", master_name)
     fields = dict(zip(reply[::2], reply[1::2], strict=False)) if isinstance(reply, list) else reply
     return int(fields["num-slaves"]) >= replicas and int(fields["num-other-sentinels"]) >= peers
+
+
+class Waiter(Protocol):
+    """:func:`wait_until`, or a backend's own flavour of it (the containers' ``wait_for``)."""
+
+    def __call__(self, condition: Callable[[], bool], *, timeout_s: float, what: str) -> None: ...
+
+
+_Node = TypeVar("_Node", bound=HasInfo)
+
+
+def start_replication_group(
+    make: Callable[[str, _Node | None], _Node],
+    replicas: int,
+    *,
+    timeout_s: float,
+    wait: Waiter = wait_until,
+) -> tuple[_Node, list[_Node]]:
+    """A master and ``replicas`` replicas made by ``make(name, replica_of)``, waited on
+    until every replica's link is up. Shared by the process, container and netns labs."""
+    master = make("master", None)
+    nodes = [make(f"replica-{i + 1}", master) for i in range(replicas)]
+    wait(
+        lambda: replicas_synced(master, nodes),
+        timeout_s=timeout_s,
+        what=f"{replicas} replicas of the master to sync",
+    )
+    return master, nodes
+
+
+def await_sentinel_discovery(
+    sentinels: Sequence[HasClient],
+    master_name: str,
+    replicas: int,
+    *,
+    timeout_s: float,
+    wait: Waiter = wait_until,
+) -> None:
+    """Wait until every sentinel knows ``replicas`` replicas and every other sentinel."""
+    peers = len(sentinels) - 1
+    wait(
+        lambda: all(sentinel_discovered(s, master_name, replicas, peers) for s in sentinels),
+        timeout_s=timeout_s,
+        what=f"{len(sentinels)} sentinels to discover each other",
+    )
