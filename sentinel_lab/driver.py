@@ -51,6 +51,16 @@ _TICK_MIN_S = 1 / 19  # Redis runs the sentinel timer at a random hz of 10..19
 _TICK_MAX_S = 1 / 10
 
 
+import os as _os
+_TRACE = _os.environ.get("SENTINEL_LAB_TRACE")
+
+
+def _trace(kind: str, detail: str) -> None:
+    if _TRACE:
+        with open(_TRACE + "." + str(_os.getpid()), "a") as f:
+            f.write(f"{time.time_ns() // 1000} {kind} {detail}\n")
+
+
 def now_ms() -> int:
     """The core's clock: monotonic milliseconds."""
     return time.monotonic_ns() // 1_000_000
@@ -121,7 +131,9 @@ class SentinelDriver:
 
     def tick(self) -> None:
         """One run of the Sentinel timer, plus the links' command timeouts and scripts."""
+        _trace("tick", "")
         self.execute(self.core.tick(now_ms()))
+        _trace("tickend", "")
         self.scripts.run_due()
         for link in [*self._cmd.values(), *self._pubsub.values(), *self._peers.values()]:
             link.check_timeouts()
@@ -133,6 +145,7 @@ class SentinelDriver:
             self._queued.append(event)
             return
         self._in_step = True
+        _trace("step", repr(event)[:150])
         try:
             self.execute(self.core.step(event, now_ms()))
             while self._queued:
@@ -142,6 +155,7 @@ class SentinelDriver:
 
     def request(self, client: str, request: object) -> object:
         """Ask the core on behalf of a client; return its answer (None if it gave none)."""
+        _trace("request", repr(request)[:150])
         actions = self.core.step(ClientRequest(client, request), now_ms())
         answer: object = None
         rest: list[Action] = []
@@ -151,6 +165,7 @@ class SentinelDriver:
             else:
                 rest.append(action)
         self.execute(rest)
+        _trace("answered", repr(answer)[:100])
         return answer
 
     def sync_clock(self) -> None:
@@ -162,9 +177,11 @@ class SentinelDriver:
     def execute(self, actions: Iterable[Action]) -> None:
         """Carry out actions in order."""
         for action in actions:
+            _trace("act", repr(action)[:150] if not isinstance(action, Persist) else "persist")
             if isinstance(action, Persist):
                 if isinstance(action.record, SentinelState):
                     self.persist(action.record)
+                _trace("persisted", "")
             elif isinstance(action, Emit):
                 stamped = self.out.event(action.event)
                 if stamped.level != "." and self.publish is not None:
