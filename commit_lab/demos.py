@@ -6,12 +6,14 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from commit_lab.core import SIM_CONFIG, CommitConfig, DecisionNode
+from commit_lab.core import SIM_CONFIG, CommitConfig
 from commit_lab.driver import RealWorld
 from commit_lab.errors import CommitLabError
-from commit_lab.scripts import FAULTS, PARTS, SECOND, T1, Script, Verdict, verdict
+from commit_lab.raft_decision import DecisionCluster, RaftGateway, register_problems
+from commit_lab.scripts import FAULTS, PARTS, SECOND, T1, T2, Script, Verdict, verdict
 from commit_lab.shard import ShardStore
 from commit_lab.sim_scenario import (
     GROUP,
@@ -89,33 +91,52 @@ def run_sim(
     return verdict(script, sim, "simulator", sim.now_ms), sorted(events, key=lambda e: e.wall_ns)
 
 
-def build_real(world: RealWorld, protocol: str, config: CommitConfig) -> None:
-    """Shards p1..p3 on real redis-servers, coordinators c and c2, the group in memory."""
+def build_real(world: RealWorld, protocol: str, config: CommitConfig) -> DecisionCluster | None:
+    """Shards p1..p3 on real redis-servers, coordinators c and c2 and, for the consensus
+    variant, a real 3-node redis_raft cluster reached through gateways g1..g3 (returned;
+    the world closes it)."""
     for shard in PARTS:
 
         def participant(balances: dict[str, int], shard: str = shard) -> object:
             return make_participant(protocol, shard, balances, random.Random(shard), config)
 
         world.add_shard(shard, participant, opening(shard))  # type: ignore[arg-type]
-    if protocol == "2pc-consensus":
-        for i, member in enumerate(GROUP):
+    if protocol != "2pc-consensus":
+        cluster = None
+    else:
+        group = cluster = DecisionCluster(world.lab, GROUP, prefix=f"{world.prefix}decision")
+        world.closers.append(group.close)
+        world.network.watchers.append(group)
+        group.wait_leader()
+        for member in GROUP:
 
-            def group(member: str = member, i: int = i) -> DecisionNode:
-                return DecisionNode(member, GROUP, random.Random(i))
+            def gateway(member: str = member) -> RaftGateway:
+                return group.gateway(member)
 
-            world.add_memory_node(member, group)
+            world.add_memory_node(member, gateway)
     for name in ("c", SECOND):
 
         def coordinator(name: str = name) -> object:
             return make_coordinator(protocol, name, random.Random(name), config)
 
         world.add_coordinator(name, coordinator, log_name=f"{name}.wal")  # type: ignore[arg-type]
+    return cluster
+
+
+def shard_states(world: RealWorld, txid: str) -> dict[str, str | None]:
+    """The state of ``txid``'s intent on each real shard (None: never prepared)."""
+    states: dict[str, str | None] = {}
+    for name in PARTS:
+        store = world.nodes[name].store
+        assert isinstance(store, ShardStore)
+        raw = store.client.hget(f"intent:{txid}", "state")
+        states[name] = raw.decode() if isinstance(raw, bytes) else raw
+    return states
 
 
 def shard_problems(world: RealWorld) -> list[str]:
     """Check the real shards themselves: t1 all-or-nothing, money conserved, no locks."""
     problems: list[str] = []
-    states: dict[str, str | None] = {}
     total = 0
     for name in PARTS:
         store = world.nodes[name].store
@@ -124,8 +145,7 @@ def shard_problems(world: RealWorld) -> list[str]:
         locks = store.locks()
         if locks:
             problems.append(f"locks left on {name}: {locks}")
-        raw = store.client.hget(f"intent:{T1.txid}", "state")
-        states[name] = raw.decode() if isinstance(raw, bytes) else raw
+    states = shard_states(world, T1.txid)
     if "committed" in states.values() and any(s != "committed" for s in states.values()):
         problems.append(f"atomicity (on the shards): t1 states {states}")
     if total != 900:
@@ -149,38 +169,69 @@ def run_real(
         prefix = f"{protocol}-{fault}-"
         folder = (workdir or active.base_dir) / f"{prefix}agents"
         world = RealWorld(active, folder, prefix=prefix)
-        build_real(world, protocol, REAL_CONFIG)
-        script = Script(world, protocol, fault, down_ms)
-        started = time.monotonic()
-        script.install(world.now_ms + 600)
-        world.run_until_true(
-            script.resolved,
-            deadline_ms=world.now_ms + down_ms + 15_000,
-            what=f"{protocol}/{fault} to settle",
-        )
-        world.run_for(100)
-        result = verdict(script, world, "real redis", int((time.monotonic() - started) * 1000))
-        extra = shard_problems(world)
-        if extra:
-            result = _with_problems(result, extra)
-        anchor_wall = time.time_ns() - time.monotonic_ns()
-        events = world.events + script.events(
-            lambda ms: (
-                anchor_wall + int((world._t0 * 1000 + ms) * 1_000_000),
-                int((world._t0 * 1000 + ms) * 1_000_000),
-            )
-        )
-        return result, sorted(events, key=lambda e: e.wall_ns)
+        try:
+            return _run_world(world, protocol, fault, down_ms)
+        finally:
+            world.close()
     finally:
         if own:
             active.close()
 
 
-def _with_problems(result: Verdict, extra: Sequence[str]) -> Verdict:
-    from dataclasses import replace
+def _run_world(
+    world: RealWorld, protocol: str, fault: str, down_ms: int
+) -> tuple[Verdict, list[Event]]:
+    cluster = build_real(world, protocol, REAL_CONFIG)
+    script = Script(world, protocol, fault, down_ms)
+    started = time.monotonic()
+    script.install(world.now_ms + 600)
+    world.run_until_true(
+        script.resolved,
+        deadline_ms=world.now_ms + down_ms + 15_000,
+        what=f"{protocol}/{fault} to settle",
+    )
+    world.run_for(100)
+    result = verdict(script, world, "real redis", int((time.monotonic() - started) * 1000))
+    extra = shard_problems(world)
+    if cluster is not None:
+        extra += register_check(world, cluster)
+        result = replace(result, where="real redis + redis_raft", register=_register_line(cluster))
+    if extra:
+        result = _with_problems(result, extra)
+    anchor_wall = time.time_ns() - time.monotonic_ns()
+    events = world.events + script.events(
+        lambda ms: (
+            anchor_wall + int((world._t0 * 1000 + ms) * 1_000_000),
+            int((world._t0 * 1000 + ms) * 1_000_000),
+        )
+    )
+    if cluster is not None:
+        events += [replace(e, source="raft-links") for e in cluster.hub.events]
+    return result, sorted(events, key=lambda e: e.wall_ns)
 
+
+def register_check(world: RealWorld, cluster: DecisionCluster) -> list[str]:
+    """Every Raft node holds the same decisions, and the shards applied those."""
+    applied: dict[str, dict[str, bool]] = {p: {} for p in PARTS}
+    for txid in (T1.txid, T2.txid):
+        for shard, state in shard_states(world, txid).items():
+            if state in ("committed", "aborted"):
+                applied[shard][txid] = state == "committed"
+    return register_problems(cluster.stored(), applied)
+
+
+def _register_line(cluster: DecisionCluster) -> str:
+    stored = cluster.stored()
+    values = {member: d.get(T1.txid, "none") for member, d in stored.items()}
+    if len(set(values.values())) == 1:
+        return f"t1={next(iter(values.values()))} on all {len(values)} Raft nodes"
+    return "t1 " + " ".join(f"{m}={v}" for m, v in values.items())
+
+
+def _with_problems(result: Verdict, extra: Sequence[str]) -> Verdict:
     problems = tuple(dict.fromkeys((*result.problems, *extra)))
-    atomic = result.atomic and not any(p.startswith(("atomicity", "conservation")) for p in extra)
+    breaks = ("atomicity", "conservation", "split decision")
+    atomic = result.atomic and not any(p.startswith(breaks) for p in extra)
     return replace(result, problems=problems, atomic=atomic)
 
 

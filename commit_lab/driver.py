@@ -9,7 +9,9 @@ state is real: each participant persists into its own redis-server (AOF,
 into a :class:`~commit_lab.coordinator_log.CoordinatorLog` file. Crashing a
 participant SIGKILLs its redis-server too; a restart starts it again (the AOF is
 replayed) and rebuilds the agent from what the shard holds. A decision group, if any,
-runs redis_raft's pure core with in-memory storage.
+is a real redis_raft cluster reached through gateway nodes
+(:mod:`commit_lab.raft_decision`); cutting the bus between two gateways cuts the Raft
+link between their nodes too (a :class:`LinkWatcher`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import redis
 
@@ -32,16 +35,29 @@ from labkit.events import Event
 from labkit.realredis import Lab, RedisProcess
 from labkit.sim.records import ClientReply, ConnectionRefused, StepRecord
 
-__all__ = ["Bus", "RealNode", "RealWorld"]
+__all__ = ["Bus", "LinkWatcher", "RealNode", "RealWorld"]
 
 CoreBuilder = Callable[[], Core]
 
 
+class LinkWatcher(Protocol):
+    """Something with real links that follows the bus's cuts (the decision cluster)."""
+
+    def cut(self, src: str, dst: str) -> None: ...
+
+    def heal(self) -> None: ...
+
+
 class Bus:
-    """The in-process network: cut links drop messages, both when sent and when due."""
+    """The in-process network: cut links drop messages, both when sent and when due.
+
+    Watchers get every cut and heal too, so that links outside the bus (the Raft
+    cluster's peer links, through fault proxies) are cut with it.
+    """
 
     def __init__(self) -> None:
         self._blocked: set[tuple[str, str]] = set()
+        self.watchers: list[LinkWatcher] = []
 
     def blocked(self, src: str, dst: str) -> bool:
         return (src, dst) in self._blocked
@@ -49,6 +65,8 @@ class Bus:
     def cut(self, src: str, dst: str) -> None:
         if src != dst:
             self._blocked.add((src, dst))
+            for watcher in self.watchers:
+                watcher.cut(src, dst)
 
     def partition(self, groups: Iterable[Iterable[str]]) -> None:
         members = [sorted(g) for g in groups]
@@ -61,6 +79,8 @@ class Bus:
 
     def heal(self) -> None:
         self._blocked.clear()
+        for watcher in self.watchers:
+            watcher.heal()
 
 
 @dataclass(slots=True)
@@ -101,6 +121,7 @@ class RealWorld:
         self._seq = 0
         self._t0 = time.monotonic()
         self._next_tick = 0
+        self.closers: list[Callable[[], None]] = []
 
     # -- set-up --------------------------------------------------------------------
     @property
@@ -134,6 +155,11 @@ class RealWorld:
         self.nodes[name] = node
         self._start(node)
         return node
+
+    def close(self) -> None:
+        """Stop what the world started besides lab processes (the decision cluster)."""
+        while self.closers:
+            self.closers.pop()()
 
     def add_invariant(self, name: str, check: Callable[[RealWorld], str | None]) -> None:
         self._hooks.append((name, check))

@@ -241,6 +241,7 @@ class Verdict:
     messages: int
     durable_writes: int
     elapsed_ms: int
+    register: str = ""  # the consensus variant on real Redis: what the Raft nodes hold
 
     @property
     def round_trips(self) -> str:
@@ -252,9 +253,10 @@ class Verdict:
             f"{p}={'commit' if c else 'abort' if c is False else '?'}" for p, c in self.t1
         )
         atomic = "ATOMIC" if self.atomic else "NOT ATOMIC"
+        register = f"; decision register: {self.register}" if self.register else ""
         return (
             f"{self.protocol} / {self.fault} ({self.where}): {atomic}; t1 {outcomes}; "
-            f"in doubt up to {self.in_doubt_ms} ms; conflicting t2: {self.t2_reply}"
+            f"in doubt up to {self.in_doubt_ms} ms; conflicting t2: {self.t2_reply}{register}"
         )
 
 

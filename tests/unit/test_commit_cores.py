@@ -45,6 +45,7 @@ from commit_lab.errors import (
     LogCorruptError,
     UnknownAccountError,
 )
+from commit_lab.raft_decision import decision_key, register_problems
 from labkit.actions import Action, Persist, Reply, Send
 from labkit.core import ClientRequest, Core, Received
 
@@ -402,3 +403,23 @@ def test_log_contradictions_are_refused(tmp_path: Path) -> None:
     other.append(End("t7"))
     with pytest.raises(LogCorruptError, match=r"d\.wal:1: end record for t7"):
         other.read()
+
+
+def test_register_problems_flag_split_decisions() -> None:
+    agreed = {"g1": {"t1": "commit", "t2": "abort"}, "g2": {"t1": "commit", "t2": "abort"}}
+    applied = {"p1": {"t1": True, "t2": False}, "p2": {"t1": True}}
+    assert register_problems(agreed, applied) == []
+    split = {"g1": {"t1": "commit"}, "g2": {"t1": "abort"}}
+    assert register_problems(split, {}) == [
+        "split decision (in the Raft register): t1 {'g1': 'commit', 'g2': 'abort'}"
+    ]
+    assert register_problems(agreed, {"p3": {"t1": False}}) == [
+        "split decision: p3 aborted t1 but the register holds commit"
+    ]
+
+
+@pytest.mark.parametrize("txid", ["", "t 1", "t\n1"])
+def test_decision_key_refuses_ids_that_cannot_be_keys(txid: str) -> None:
+    with pytest.raises(CommitLabError, match="cannot name a decision key"):
+        decision_key(txid)
+    assert decision_key("t1") == "commit-decision:t1"
