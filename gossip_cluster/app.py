@@ -1,12 +1,13 @@
 """The node process: the CLUSTER command front, and the assembly of a node.
 
 :class:`ClusterCommands` answers ``CLUSTER <subcommand>`` as Redis 7.0 does: the
-subcommands that change the cluster (MEET, ADDSLOTS, ADDSLOTSRANGE, REPLICATE,
-SET-CONFIG-EPOCH, FAILOVER) and NODES go through the core; INFO, SLOTS, SHARDS, LINKS,
-REPLICAS, MYID, KEYSLOT, COUNT-FAILURE-REPORTS and SAVECONFIG are views of its node table
-(COUNTKEYSINSLOT and GETKEYSINSLOT scan the backing server, see :mod:`.server`). BUMPEPOCH,
-DELSLOTS, DELSLOTSRANGE, FLUSHSLOTS, FORGET, RESET and SETSLOT answer a clear error: the
-core does not implement them.
+subcommands that change the cluster (MEET, ADDSLOTS, ADDSLOTSRANGE, DELSLOTS,
+DELSLOTSRANGE, FLUSHSLOTS, SETSLOT, BUMPEPOCH, FORGET, RESET, REPLICATE, SET-CONFIG-EPOCH,
+FAILOVER) and NODES go through the core; INFO, SLOTS, SHARDS, LINKS, REPLICAS, MYID,
+KEYSLOT, COUNT-FAILURE-REPORTS and SAVECONFIG are views of its node table
+(COUNTKEYSINSLOT and GETKEYSINSLOT scan the backing server, see :mod:`.server`, which also
+counts the keys that SETSLOT NODE, FLUSHSLOTS and RESET need). ``LAB-DATA-SERVER`` is ours:
+the backing server's address, so that a MIGRATE from another node can go straight to it.
 
 :func:`serve` runs a node: the backing server (started first, from the main thread, so
 that it dies with the node), the driver (core + bus), then the client port, until
@@ -23,7 +24,18 @@ from typing import TextIO
 
 from gossip_cluster.bus import Bus
 from gossip_cluster.core import ClusterCore
-from gossip_cluster.core.inputs import AddSlots, ClusterCommand, CommandError
+from gossip_cluster.core.inputs import (
+    AddSlots,
+    BumpEpoch,
+    ClusterCommand,
+    CommandError,
+    DelSlots,
+    FlushSlots,
+    Forget,
+    Reset,
+    SetSlot,
+    Status,
+)
 from gossip_cluster.core.persist import node_line
 from gossip_cluster.core.table import ClusterNode
 from gossip_cluster.dataplane import CLUSTER_SLOTS, BackingServer, key_hash_slot
@@ -52,9 +64,15 @@ class ClusterCommands:
 
     def __init__(self, driver: ClusterDriver) -> None:
         self.driver = driver
+        self._keys_in_slot = 0
+        self._db_keys = 0
 
-    def __call__(self, args: list[bytes]) -> Frame:
-        """``CLUSTER <args>`` (``args[0]`` is the subcommand) as Redis 7.0 answers it."""
+    def __call__(self, args: list[bytes], keys_in_slot: int = 0, db_keys: int = 0) -> Frame:
+        """``CLUSTER <args>`` (``args[0]`` is the subcommand) as Redis 7.0 answers it.
+
+        ``keys_in_slot``: whether the backing server holds keys in the slot of a SETSLOT
+        NODE; ``db_keys``: its DBSIZE (FLUSHSLOTS, RESET)."""
+        self._keys_in_slot, self._db_keys = keys_in_slot, db_keys
         sub = args[0].decode("utf-8", "replace").lower()
         text = [a.decode("utf-8", "surrogateescape") for a in args]
         arity = CLUSTER_ARITY.get(sub)
@@ -64,11 +82,6 @@ class ClusterCommands:
         argc = len(args) + 1
         if (arity > 0 and argc != arity) or (arity < 0 and argc < -arity):
             return error(f"ERR wrong number of arguments for 'cluster|{sub}' command")
-        if sub in UNSUPPORTED:
-            return error(
-                f"ERR CLUSTER {sub.upper()} is not supported by gossip_cluster "
-                "(slot migration, FORGET and RESET are not implemented)"
-            )
         handler = getattr(self, "_cluster_" + sub.replace("-", "_"), None)
         if handler is not None:
             result: Frame = handler(text[1:])
@@ -92,6 +105,8 @@ class ClusterCommands:
         value = self.driver.request(request)
         if isinstance(value, CommandError):
             return error(value.message)
+        if isinstance(value, Status):
+            return SimpleString(value.text.encode())
         if value == "OK":
             return OK
         if isinstance(value, str):
@@ -115,6 +130,74 @@ class ClusterCommands:
                 return error(f"ERR Slot {slot} is already busy")
         ranges = SlotBitmap.from_ranges((s, s) for s in slots).ranges()
         return self._core_reply(AddSlots(tuple(ranges)))
+
+    def _cluster_delslots(self, rest: list[str]) -> Frame:
+        slots: list[int] = []
+        for item in rest:
+            if not _is_int(item) or not 0 <= int(item) < CLUSTER_SLOTS:
+                return error("ERR Invalid or out of range slot")
+            slots.append(int(item))
+        return self._del_slots([(s, s) for s in slots])
+
+    def _cluster_delslotsrange(self, rest: list[str]) -> Frame:
+        if len(rest) % 2:
+            return error("ERR wrong number of arguments for 'cluster|delslotsrange' command")
+        ranges: list[tuple[int, int]] = []
+        for first, last in zip(rest[::2], rest[1::2], strict=True):
+            for item in (first, last):
+                if not _is_int(item) or not 0 <= int(item) < CLUSTER_SLOTS:
+                    return error("ERR Invalid or out of range slot")
+            start, end = int(first), int(last)
+            if start > end:
+                return error(f"ERR start slot number {start} is greater than end slot number {end}")
+            ranges.append((start, end))
+        return self._del_slots(ranges)
+
+    def _del_slots(self, ranges: list[tuple[int, int]]) -> Frame:
+        """checkSlotAssignmentsOrReply's order: per slot, unassigned first, then repeated."""
+        owned = self.driver.core.table.assigned()
+        seen: set[int] = set()
+        for first, last in ranges:
+            for slot in range(first, last + 1):
+                if not owned >> slot & 1:
+                    return error(f"ERR Slot {slot} is already unassigned")
+                if slot in seen:
+                    return error(f"ERR Slot {slot} specified multiple times")
+                seen.add(slot)
+        return self._core_reply(DelSlots(tuple(SlotBitmap.from_ranges(ranges).ranges())))
+
+    def _cluster_flushslots(self, rest: list[str]) -> Frame:
+        return self._core_reply(FlushSlots(self._db_keys))
+
+    def _cluster_setslot(self, rest: list[str]) -> Frame:
+        slot = int(rest[0]) if _is_int(rest[0]) else -1
+        action = rest[1].upper()
+        if len(rest) != (2 if action == "STABLE" else 3):
+            action = "?"
+        node = rest[2] if len(rest) == 3 else ""
+        return self._core_reply(SetSlot(slot, action, node, self._keys_in_slot))
+
+    def _cluster_bumpepoch(self, rest: list[str]) -> Frame:
+        return self._core_reply(BumpEpoch())
+
+    def _cluster_forget(self, rest: list[str]) -> Frame:
+        return self._core_reply(Forget(rest[0]))
+
+    def _cluster_reset(self, rest: list[str]) -> Frame:
+        if len(rest) > 1:
+            return error(
+                "ERR unknown subcommand or wrong number of arguments for 'reset'. Try CLUSTER HELP."
+            )
+        mode = rest[0].lower() if rest else "soft"
+        if mode not in ("soft", "hard"):
+            return error("ERR syntax error")
+        return self._core_reply(Reset(mode == "hard", self._db_keys))
+
+    def _cluster_lab_data_server(self, rest: list[str]) -> Frame:
+        backing = self.driver.backing
+        if backing is None:
+            return error("ERR this node has no data server (--data-server none)")
+        return bulk(backing.address)
 
     def _cluster_myid(self, rest: list[str]) -> Frame:
         return bulk(self.driver.core.name)
@@ -173,23 +256,20 @@ CLUSTER_ARITY = {
     "addslots": -3, "addslotsrange": -4, "bumpepoch": 2, "count-failure-reports": 3,
     "countkeysinslot": 3, "delslots": -3, "delslotsrange": -4, "failover": -2,
     "flushslots": 2, "forget": 3, "getkeysinslot": 4, "help": 2, "info": 2, "keyslot": 3,
-    "links": 2, "meet": -4, "myid": 2, "nodes": 2, "replicas": 3, "replicate": 3,
+    "lab-data-server": 2, "links": 2, "meet": -4, "myid": 2, "nodes": 2, "replicas": 3, "replicate": 3,
     "reset": -2, "saveconfig": 2, "set-config-epoch": 3, "setslot": -4, "shards": 2,
     "slaves": 3, "slots": 2,
 }  # fmt: skip
 """Redis 7.0's CLUSTER subcommands and their arity (counting ``CLUSTER``)."""
 
-UNSUPPORTED = frozenset(
-    {"bumpepoch", "delslots", "delslotsrange", "flushslots", "forget", "reset", "setslot"}
-)
-"""Subcommands that need core support gossip_cluster does not have: a clear error."""
-
 HELP = (
     "CLUSTER <subcommand> [<arg> [value] [opt] ...]. gossip_cluster answers:",
-    "ADDSLOTS, ADDSLOTSRANGE, COUNT-FAILURE-REPORTS, COUNTKEYSINSLOT, FAILOVER [FORCE|TAKEOVER],",
-    "GETKEYSINSLOT, INFO, KEYSLOT, LINKS, MEET, MYID, NODES, REPLICAS, REPLICATE, SAVECONFIG,",
-    "SET-CONFIG-EPOCH, SHARDS, SLAVES, SLOTS, HELP.",
-    "Not implemented: BUMPEPOCH, DELSLOTS, DELSLOTSRANGE, FLUSHSLOTS, FORGET, RESET, SETSLOT.",
+    "ADDSLOTS, ADDSLOTSRANGE, BUMPEPOCH, COUNT-FAILURE-REPORTS, COUNTKEYSINSLOT, DELSLOTS,",
+    "DELSLOTSRANGE, FAILOVER [FORCE|TAKEOVER], FLUSHSLOTS, FORGET, GETKEYSINSLOT, INFO, KEYSLOT,",
+    "LINKS, MEET, MYID, NODES, REPLICAS, REPLICATE, RESET [HARD|SOFT], SAVECONFIG,",
+    "SET-CONFIG-EPOCH, SETSLOT <slot> (IMPORTING <id>|MIGRATING <id>|STABLE|NODE <id>),",
+    "SHARDS, SLAVES, SLOTS, HELP.",
+    "LAB-DATA-SERVER (gossip_cluster only): the address of this node's backing redis-server.",
 )
 
 

@@ -7,8 +7,9 @@
   matches the server's version exactly; commands flagged ``movablekeys`` ask the server
   with ``COMMAND GETKEYS``. Without a backing server a small fallback table is used.
 * :func:`route` is ``getNodeByQuery`` for one slot: ``None`` (serve here) or the error
-  text a Redis cluster node answers (``MOVED``, ``CLUSTERDOWN``). ``ASK`` is never
-  answered: slot migration (``CLUSTER SETSLOT``) is not implemented.
+  text a Redis cluster node answers (``MOVED``, ``ASK``, ``TRYAGAIN``, ``CLUSTERDOWN``).
+  For a slot being migrated or imported it needs :class:`OpenSlot`: which keys of the
+  request the backing server still holds.
 * :class:`BackendConn` is a connection to the backing redis-server that returns every
   reply as the exact bytes the server sent (and its parsed frame), and can hand its
   socket over for raw piping (replication streams, subscribers, MONITOR).
@@ -38,12 +39,15 @@ from labkit.resp.frames import Array, BulkString, Frame, Integer, SimpleError, S
 __all__ = [
     "CROSSSLOT",
     "DOWN",
+    "TRYAGAIN",
     "UNBOUND",
     "BackendConn",
     "BackendError",
     "BackingServer",
     "CommandSpec",
     "CommandSpecs",
+    "OpenSlot",
+    "ask_text",
     "crc16",
     "key_hash_slot",
     "moved_text",
@@ -56,6 +60,7 @@ CLUSTER_SLOTS = 16384
 CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
 UNBOUND = "CLUSTERDOWN Hash slot not served"
 DOWN = "CLUSTERDOWN The cluster is down"
+TRYAGAIN = "TRYAGAIN Multiple keys request during rehashing of slot"
 
 
 class BackendError(GossipClusterError):
@@ -237,6 +242,23 @@ def moved_text(slot: int, node: ClusterNode) -> str:
     return f"MOVED {slot} {node.ip or '?'}:{node.port}"
 
 
+def ask_text(slot: int, node: ClusterNode) -> str:
+    """``ASK <slot> <ip>:<port>``: ask ``node`` this once (it is importing the slot)."""
+    return f"ASK {slot} {node.ip or '?'}:{node.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSlot:
+    """A request's slot while it migrates or imports: where to, where from, and how many
+    of the request's keys the backing server holds (``existing``) or lacks (``missing``)."""
+
+    migrating_to: ClusterNode | None
+    importing_from: ClusterNode | None
+    missing: int
+    existing: int
+    multiple_keys: bool
+
+
 def route(
     slot: int,
     owner: ClusterNode | None,
@@ -245,12 +267,30 @@ def route(
     cluster_ok: bool,
     write: bool,
     readonly_client: bool,
+    open_slot: OpenSlot | None = None,
+    asking: bool = False,
+    migrate: bool = False,
 ) -> str | None:
-    """getNodeByQuery for a request whose keys all hash to ``slot``: None serves it here."""
+    """getNodeByQuery for a request whose keys all hash to ``slot``: None serves it here.
+
+    ``asking``: the client sent ASKING (or the command is flagged ``asking``, as
+    RESTORE-ASKING is); ``migrate``: the command is MIGRATE, served by the node that
+    holds an open slot whatever its keys."""
     if owner is None:
         return UNBOUND
     if not cluster_ok:
         return DOWN
+    if open_slot is not None:
+        migrating = owner is myself and open_slot.migrating_to is not None
+        importing = not migrating and open_slot.importing_from is not None
+        if migrate and (migrating or importing):
+            return None
+        if migrating and open_slot.missing:
+            if open_slot.existing or open_slot.migrating_to is None:
+                return TRYAGAIN
+            return ask_text(slot, open_slot.migrating_to)
+        if importing and asking:
+            return TRYAGAIN if open_slot.multiple_keys and open_slot.missing else None
     if owner is myself:
         return None
     if readonly_client and not write and myself.is_slave and myself.slaveof == owner.name:

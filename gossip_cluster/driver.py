@@ -344,6 +344,16 @@ class ClusterDriver:
     def owner(self, slot: int) -> ClusterNode | None:
         return self.core.table.owner(slot)
 
+    def open_slot(self, slot: int) -> tuple[ClusterNode | None, ClusterNode | None]:
+        """(the node ``slot`` migrates to, the node it imports from), each None if not."""
+        ctx = self.core.ctx
+        to, source = ctx.migrating.get(slot), ctx.importing.get(slot)
+        table = self.core.table
+        return (
+            None if to is None else table.get(to),
+            None if source is None else table.get(source),
+        )
+
     def propagate_publish(self, channel: bytes, message: bytes, *, shard: bool) -> None:
         """clusterPropagatePublish: a client's PUBLISH goes to every other linked node
         (SPUBLISH only to this node's shard)."""

@@ -6,8 +6,12 @@ commands and client state behave as on one Redis), opened at its first data comm
 * Requests are forwarded as the exact bytes the client sent, and replies come back as the
   exact bytes the server sent.
 * Commands with keys are routed first (:func:`gossip_cluster.dataplane.route`):
-  ``-MOVED``, ``-CLUSTERDOWN``, ``-CROSSSLOT`` as Redis answers. Inside MULTI a redirected
-  command flags the transaction and EXEC answers ``-EXECABORT``, as Redis does.
+  ``-MOVED``, ``-ASK``, ``-TRYAGAIN``, ``-CLUSTERDOWN``, ``-CROSSSLOT`` as Redis answers
+  (for a migrating or importing slot, the backing server is asked which of the keys it
+  holds). Inside MULTI a redirected command flags the transaction and EXEC answers
+  ``-EXECABORT``, as Redis does. ASKING lets the next command into an importing slot.
+* MIGRATE to another gossip_cluster node goes straight to its backing server
+  (:mod:`gossip_cluster.migrate`).
 * Answered here: CLUSTER (see :class:`gossip_cluster.app.ClusterCommands`), READONLY,
   READWRITE, ASKING, SELECT (only db 0), REPLICAOF/SLAVEOF (refused in cluster mode),
   SHUTDOWN (stops the node), QUIT, and INFO (the server's, with ``cluster_enabled:1``).
@@ -32,12 +36,14 @@ from gossip_cluster.dataplane import (
     BackingServer,
     CommandSpec,
     CommandSpecs,
-    key_hash_slot,
+    OpenSlot,
     route,
     slot_of_keys,
 )
 from gossip_cluster.driver import ClusterDriver
-from labkit.resp import NEED_DATA, RequestParser, RespProtocolError, encode
+from gossip_cluster.migrate import retarget_migrate
+from gossip_cluster.slotkeys import keys_in_slot as slot_keys
+from labkit.resp import NEED_DATA, RequestParser, RespProtocolError, encode, encode_command
 from labkit.resp.frames import (
     OK,
     PONG,
@@ -76,7 +82,7 @@ class ClientPort:
         *,
         host: str,
         port: int,
-        cluster_command: Callable[[list[bytes]], Frame],
+        cluster_command: Callable[[list[bytes], int, int], Frame],
         on_shutdown: Callable[[], None],
     ) -> None:
         self.driver = driver
@@ -133,27 +139,31 @@ class ClientPort:
             return [k.value for k in reply.items if isinstance(k, BulkString)]
         return []  # no keys, or bad arguments: the server will say so itself
 
+    async def presence(self, keys: list[bytes]) -> tuple[int, int]:
+        """(missing, existing): how many of ``keys`` the backing server lacks and holds."""
+        if self.backing is None:
+            return len(keys), 0
+        conn = await self._keys()
+        existing = 0
+        for key in keys:
+            reply = await conn.call("EXISTS", key)
+            existing += 1 if isinstance(reply, Integer) and reply.value else 0
+        return len(keys) - existing, existing
+
+    async def db_size(self) -> int:
+        """DBSIZE of the backing server (0 without one)."""
+        if self.backing is None:
+            return 0
+        reply = await (await self._keys()).call("DBSIZE")
+        if not isinstance(reply, Integer):
+            raise BackendError(f"DBSIZE answered {reply!r}"[:200])
+        return reply.value
+
     async def keys_in_slot(self, slot: int, limit: int | None) -> list[bytes]:
-        """Keys of the backing server in ``slot`` (a SCAN of every key: O(keys))."""
+        """Keys of the backing server in ``slot`` (a walk of every key: O(keys))."""
         if self.backing is None:
             return []
-        conn = await self._keys()
-        found: list[bytes] = []
-        cursor = b"0"
-        while True:
-            reply = await conn.call("SCAN", cursor, "COUNT", 1000)
-            if not isinstance(reply, Array) or len(reply.items) != 2:
-                raise BackendError(f"SCAN answered {reply!r}"[:200])
-            head, keys = reply.items
-            cursor = head.value if isinstance(head, BulkString) else b"0"
-            if isinstance(keys, Array):
-                found += [
-                    k.value
-                    for k in keys.items
-                    if isinstance(k, BulkString) and key_hash_slot(k.value) == slot
-                ]
-            if cursor == b"0" or (limit is not None and len(found) >= limit):
-                return found if limit is None else found[:limit]
+        return await slot_keys(await self._keys(), slot, limit)
 
 
 class _Session:
@@ -170,6 +180,7 @@ class _Session:
         self._raw = bytearray()
         self.protocol = 2
         self.readonly = False
+        self.asking = False
         self.tx: _Tx | None = None
         self.backend: BackendConn | None = None
         self.closing = False
@@ -233,6 +244,14 @@ class _Session:
 
     async def handle(self, args: list[bytes], raw: bytes) -> bool:
         """Run one request; True when the connection becomes a raw pipe."""
+        try:
+            return await self._handle(args, raw)
+        finally:
+            # ASKING is good for one command (or for a whole MULTI, until EXEC).
+            if self.tx is None and args[0].lower() != b"asking":
+                self.asking = False
+
+    async def _handle(self, args: list[bytes], raw: bytes) -> bool:
         name = args[0].lower()
         local = _LOCAL.get(name)
         if local is not None:
@@ -255,6 +274,10 @@ class _Session:
         if name in _PIPE:
             (await self._backend()).write(raw)
             return True
+        if name == b"migrate":
+            retargeted = await retarget_migrate(args)
+            if retargeted != args:
+                raw = encode_command(*retargeted)
         frame = await self.forward(raw)
         if name == b"multi" and self.tx is None and not isinstance(frame, SimpleError):
             self.tx = _Tx()
@@ -286,6 +309,16 @@ class _Session:
             if tx.slot not in (-1, slot):
                 return self._redirect(CROSSSLOT)
             tx.slot = slot
+        open_slot = None
+        migrating_to, importing_from = driver.open_slot(slot)
+        if (owner is driver.myself and migrating_to is not None) or importing_from is not None:
+            try:
+                missing, existing = await self.port.presence(keys)
+            except BackendError as exc:
+                self.fail(f"ERR data server unavailable: {exc}")
+                return False
+            multiple = any(key != keys[0] for key in keys)
+            open_slot = OpenSlot(migrating_to, importing_from, missing, existing, multiple)
         text = route(
             slot,
             owner,
@@ -293,6 +326,9 @@ class _Session:
             cluster_ok=driver.cluster_ok,
             write=spec.write,
             readonly_client=self.readonly,
+            open_slot=open_slot,
+            asking=self.asking or "asking" in spec.flags,
+            migrate=spec.name == "migrate",
         )
         return True if text is None else self._redirect(text)
 
@@ -363,13 +399,28 @@ class _Session:
             keys = await self.port.keys_in_slot(slot, count) if count else []
             self.reply(Array(tuple(bulk(k) for k in keys)))
             return
-        self.reply(self.port.cluster_command(args[1:]))
+        keys_in_slot = db_keys = 0
+        try:
+            if sub == b"setslot" and len(args) == 5 and args[3].lower() == b"node":
+                slot_arg = _int_arg(args[2])
+                if slot_arg is not None and 0 <= slot_arg < CLUSTER_SLOTS:
+                    keys_in_slot = len(await self.port.keys_in_slot(slot_arg, 1))
+            elif sub in (b"flushslots", b"reset"):
+                db_keys = await self.port.db_size()
+        except BackendError as exc:
+            self.fail(f"ERR data server unavailable: {exc}")
+            return
+        self.reply(self.port.cluster_command(args[1:], keys_in_slot, db_keys))
 
     async def _readonly(self, args: list[bytes], raw: bytes) -> None:
         self.readonly = args[0].lower() == b"readonly"
         self.reply(OK)
 
     async def _asking(self, args: list[bytes], raw: bytes) -> None:
+        if len(args) != 1:
+            self.fail("ERR wrong number of arguments for 'asking' command")
+            return
+        self.asking = True
         self.reply(OK)
 
     async def _select(self, args: list[bytes], raw: bytes) -> None:

@@ -1,20 +1,31 @@
 """CLUSTER commands that drive the bus: MEET, ADDSLOTSRANGE, REPLICATE, SET-CONFIG-EPOCH,
-FAILOVER [FORCE|TAKEOVER] and NODES. Error texts are Redis's."""
+FAILOVER [FORCE|TAKEOVER] and NODES, plus slot administration (:mod:`.admin`: DELSLOTSRANGE,
+FLUSHSLOTS, SETSLOT, BUMPEPOCH, FORGET, RESET). Error texts are Redis's.
+
+Parsed from raw arguments, FLUSHSLOTS, RESET and SETSLOT NODE take the keyspace as empty;
+a driver with data sends the request dataclasses with the counts filled in."""
 
 from __future__ import annotations
 
 import ipaddress
 
+from gossip_cluster.core.admin import AdminRequest, execute_admin
 from gossip_cluster.core.context import Context, Level, Todo
 from gossip_cluster.core.inputs import (
     AddSlots,
+    BumpEpoch,
     ClusterCommand,
     CommandError,
+    DelSlots,
     Failover,
+    FlushSlots,
+    Forget,
     Meet,
     Nodes,
     Replicate,
+    Reset,
     SetConfigEpoch,
+    SetSlot,
 )
 from gossip_cluster.core.persist import to_conf
 from gossip_cluster.core.roles import replace_your_master
@@ -30,7 +41,7 @@ from gossip_cluster.wire.messages import MfStart
 
 __all__ = ["Request", "execute", "parse_command"]
 
-Request = Meet | AddSlots | Replicate | SetConfigEpoch | Failover | Nodes
+Request = Meet | AddSlots | Replicate | SetConfigEpoch | Failover | Nodes | AdminRequest
 SYNTAX_ERROR = CommandError("ERR syntax error")
 
 
@@ -78,7 +89,46 @@ def parse_command(command: ClusterCommand) -> Request | CommandError:
         return Failover(option)
     if sub == "nodes" and not rest:
         return Nodes()
-    return CommandError(f"ERR unknown subcommand or wrong number of arguments for '{args[0]}'")
+    return _parse_admin(sub, rest, args[0])
+
+
+def _parse_admin(sub: str, rest: tuple[str, ...], shown: str) -> Request | CommandError:
+    if sub == "delslotsrange" and rest and len(rest) % 2 == 0:
+        bounds = [_int(x) for x in rest]
+        if any(b is None or not 0 <= b < CLUSTER_SLOTS for b in bounds):
+            return CommandError("ERR Invalid or out of range slot")
+        pairs = [(int(a or 0), int(b or 0)) for a, b in zip(bounds[::2], bounds[1::2], strict=True)]
+        if any(a > b for a, b in pairs):
+            first, last = next((a, b) for a, b in pairs if a > b)
+            return CommandError(
+                f"ERR start slot number {first} is greater than end slot number {last}"
+            )
+        return DelSlots(tuple(pairs))
+    if sub == "flushslots" and not rest:
+        return FlushSlots()
+    if sub == "setslot" and len(rest) in (2, 3):
+        slot = _int(rest[0])
+        if slot is None or not 0 <= slot < CLUSTER_SLOTS:
+            return CommandError("ERR Invalid or out of range slot")
+        action = rest[1].upper()
+        if (action == "STABLE") != (len(rest) == 2) or action not in _SETSLOT_ACTIONS:
+            return CommandError(
+                "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP"
+            )
+        return SetSlot(slot, action, rest[2] if len(rest) == 3 else "")
+    if sub == "bumpepoch" and not rest:
+        return BumpEpoch()
+    if sub == "forget" and len(rest) == 1:
+        return Forget(rest[0])
+    if sub == "reset" and len(rest) <= 1:
+        mode = rest[0].upper() if rest else "SOFT"
+        if mode not in ("SOFT", "HARD"):
+            return SYNTAX_ERROR
+        return Reset(hard=mode == "HARD")
+    return CommandError(f"ERR unknown subcommand or wrong number of arguments for '{shown}'")
+
+
+_SETSLOT_ACTIONS = frozenset({"IMPORTING", "MIGRATING", "STABLE", "NODE"})
 
 
 def execute(ctx: Context, request: Request) -> object:
@@ -93,6 +143,8 @@ def execute(ctx: Context, request: Request) -> object:
         return _set_config_epoch(ctx, request)
     if isinstance(request, Failover):
         return _failover(ctx, request)
+    if not isinstance(request, Nodes):
+        return execute_admin(ctx, request)
     conf = to_conf(ctx, include_handshake=True)
     return "".join(render_line(line) + "\n" for line in conf.nodes)
 
@@ -141,6 +193,8 @@ def _add_slots(ctx: Context, request: AddSlots) -> object:
     if bits & ctx.table.assigned():
         slot = (bits & ctx.table.assigned() & -(bits & ctx.table.assigned())).bit_length() - 1
         return CommandError(f"ERR Slot {slot} is already busy")
+    for slot in [s for s in ctx.importing if bits >> s & 1]:
+        del ctx.importing[slot]  # clusterUpdateSlots: now the real owner
     ctx.table.take_slots(myself, bits)
     ctx.do(Todo.UPDATE_STATE)
     ctx.save()

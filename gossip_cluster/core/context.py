@@ -24,6 +24,8 @@ from labkit.actions import Action, Emit, Persist, RedisCommand, Send
 from labkit.events import Event
 
 _NO_MFLAGS = MessageFlag(0)
+BLACKLIST_TTL_MS = 60_000
+"""CLUSTER_BLACKLIST_TTL: how long a forgotten node stays out of gossip."""
 _NOT_BROADCAST = F.MYSELF | F.HANDSHAKE
 
 __all__ = [
@@ -162,6 +164,12 @@ class Context:
         self.among_minority_ms: int | None = None
         self.evidence: dict[str, FailEvidence] = {}
         """Why each node was marked FAIL by this node, most recent marking."""
+        self.migrating: dict[int, str] = {}
+        """migrating_slots_to: slot -> the node its keys are moving to."""
+        self.importing: dict[int, str] = {}
+        """importing_slots_from: slot -> the node its keys come from."""
+        self.blacklist: dict[str, int] = {}
+        """nodes_black_list: node name -> when (ms) CLUSTER FORGET stops refusing it."""
 
     @property
     def myself(self) -> ClusterNode:
@@ -171,6 +179,40 @@ class Context:
     def role_char(self) -> str:
         """Redis's role character in log lines: M for a master, S for a replica."""
         return "M" if self.myself.is_master else "S"
+
+    def close_all_slots(self) -> None:
+        """clusterCloseAllSlots: no slot is migrating or importing any more."""
+        self.migrating.clear()
+        self.importing.clear()
+
+    def delete_node(self, node: ClusterNode) -> None:
+        """clusterDelNode: also closes the slots that were moving to or from it."""
+        for states in (self.migrating, self.importing):
+            for slot in [s for s, name in states.items() if name == node.name]:
+                del states[slot]
+        self.table.delete(node)
+
+    def importing_bits(self) -> int:
+        """The importing slots as a bitmap."""
+        bits = 0
+        for slot in self.importing:
+            bits |= 1 << slot
+        return bits
+
+    def blacklist_node(self, name: str) -> None:
+        """clusterBlacklistAddNode: gossip about ``name`` adds nothing for a minute."""
+        self._blacklist_cleanup()
+        self.blacklist[name] = self.now + BLACKLIST_TTL_MS
+
+    def blacklisted(self, name: str) -> bool:
+        """clusterBlacklistExists."""
+        self._blacklist_cleanup()
+        return name in self.blacklist
+
+    def _blacklist_cleanup(self) -> None:
+        for name, until in list(self.blacklist.items()):
+            if until < self.now:
+                del self.blacklist[name]
 
     # -- output ----------------------------------------------------------------------------
     def log(self, level: Level, text: str) -> None:

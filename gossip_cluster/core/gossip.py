@@ -155,7 +155,12 @@ def process_gossip(
                 ctx.close_link(node)
                 node.ip, node.port, node.pport, node.cport = g.ip, g.port, g.pport, g.cport
                 node.flags &= ~F.NOADDR
-        elif sender is not None and not gflags & F.NOADDR and _valid_name(g.nodename):
+        elif (
+            sender is not None
+            and not gflags & F.NOADDR
+            and _valid_name(g.nodename)
+            and not ctx.blacklisted(g.nodename)
+        ):
             created = ClusterNode(
                 name=g.nodename,
                 flags=gflags & ~F.MYSELF,

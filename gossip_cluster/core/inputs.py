@@ -21,16 +21,23 @@ from dataclasses import dataclass
 
 __all__ = [
     "AddSlots",
+    "BumpEpoch",
     "CloseLink",
     "ClusterCommand",
     "CommandError",
+    "DelSlots",
     "Failover",
+    "FlushSlots",
+    "Forget",
     "LinkDown",
     "Meet",
     "Nodes",
     "Replicate",
     "ReplicationInfo",
+    "Reset",
     "SetConfigEpoch",
+    "SetSlot",
+    "Status",
     "inbound_link",
     "is_inbound",
     "link_ips",
@@ -106,6 +113,61 @@ class Failover:
 @dataclass(frozen=True, slots=True)
 class Nodes:
     """CLUSTER NODES: the reply is the text, one line per node."""
+
+
+@dataclass(frozen=True, slots=True)
+class DelSlots:
+    """CLUSTER DELSLOTS / DELSLOTSRANGE: inclusive ranges of slots to unassign."""
+
+    ranges: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FlushSlots:
+    """CLUSTER FLUSHSLOTS; ``db_keys`` is the backing server's DBSIZE (it must be 0)."""
+
+    db_keys: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetSlot:
+    """CLUSTER SETSLOT slot IMPORTING|MIGRATING|NODE node-id, or STABLE.
+
+    ``keys_in_slot`` is what the backing server holds in ``slot`` (countKeysInSlot), which
+    the driver looks up before a NODE action; the core itself does no I/O."""
+
+    slot: int
+    action: str
+    """"IMPORTING", "MIGRATING", "STABLE" or "NODE"."""
+    node: str = ""
+    keys_in_slot: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BumpEpoch:
+    """CLUSTER BUMPEPOCH: the reply is a Status ``BUMPED <epoch>`` or ``STILL <epoch>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """CLUSTER FORGET node-id: delete it and refuse it in gossip for 60 s."""
+
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """CLUSTER RESET [SOFT|HARD]; ``db_keys`` is the backing server's DBSIZE."""
+
+    hard: bool = False
+    db_keys: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A status reply other than OK (``+BUMPED 5``); ``text`` is without the ``+``."""
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ def set_master(ctx: Context, master: ClusterNode) -> None:
         return
     if myself.is_master:
         myself.flags = (myself.flags & ~(F.MASTER | F.MIGRATE_TO)) | F.SLAVE
+        ctx.close_all_slots()
     myself.slaveof = master.name
     ctx.redis("REPLICAOF", master.ip, master.port)
     reset_manual_failover(ctx)
@@ -76,7 +77,8 @@ def update_slots_config_with(ctx: Context, sender: ClusterNode, epoch: int, clai
         return
     curmaster = myself if myself.is_master else table.master_of(myself)
     table.owner_not_claiming &= ~(claimed & sender.slots)
-    rest = claimed & ~sender.slots
+    # An importing slot changes owner only by CLUSTER SETSLOT (a resharding in progress).
+    rest = claimed & ~sender.slots & ~ctx.importing_bits()
     rebind = rest & _unclaimed(ctx)
     for owner in table.nodes.values():
         overlap = rest & owner.slots
