@@ -12,12 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from commit_lab.core.messages import Decided, OnePhaseApplied, OnePhaseDone, Prepared, Vote
-from commit_lab.core.participant import Participant
 from labkit.actions import Action, Persist, Send
 
-__all__ = ["Audit", "Ledger", "audit"]
+__all__ = ["Audit", "Ledger", "ParticipantState", "audit"]
+
+
+class ParticipantState(Protocol):
+    """What :func:`audit` reads: a participant core, or a view of a remote agent's."""
+
+    @property
+    def balances(self) -> Mapping[str, int]: ...
+
+    @property
+    def locks(self) -> Mapping[str, str]: ...
+
+    @property
+    def outcomes(self) -> Mapping[str, bool]: ...
 
 
 @dataclass(slots=True)
@@ -97,7 +110,7 @@ class Audit:
 
 
 def audit(
-    participants: Mapping[str, Participant],
+    participants: Mapping[str, ParticipantState],
     tx_participants: Mapping[str, Sequence[str]],
     expected_total: int,
 ) -> Audit:

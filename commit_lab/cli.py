@@ -5,6 +5,8 @@
 * ``commit compare``: every protocol under every scripted fault (simulator), a table.
 * ``commit sweep PROTOCOL --kind KIND --seeds N``: random fault runs, violations counted.
 * ``commit bench``: committed transfers/s and latency for 2PC, 3PC and the consensus variant.
+* ``commit agent --id NAME --protocol P --shard|--log|--raft ... --listen ... --peers ...``:
+  one agent as its own process (:mod:`commit_lab.agent`); the demos start these.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--sim", action="store_true", help="run in the simulator, not on real Redis")
     demo.add_argument("--down-ms", type=_positive, default=2000, help="fault duration (ms)")
     demo.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML timeline")
+    demo.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the agents inside this process over an in-memory bus (default with real "
+        "Redis: each agent its own process, links through fault proxies)",
+    )
     demo.set_defaults(func=_demo)
 
     compare = sub.add_parser("compare", help="the comparison table (simulator)")
@@ -65,6 +73,18 @@ def register(subparsers: Any) -> None:
     bench.add_argument("--transfers", type=_positive, default=300)
     bench.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
     bench.set_defaults(func=_bench)
+    agent = sub.add_parser("agent", help="one coordinator, participant or gateway as a process")
+    agent.add_argument("--id", required=True, help="this agent's name (p1, c, g1, ...)")
+    agent.add_argument("--protocol", required=True, help=f"one of {', '.join(PROTOCOLS)}")
+    agent.add_argument("--shard", metavar="HOST:PORT", help="participant: its redis-server")
+    agent.add_argument("--log", metavar="FILE", help="coordinator: its write-ahead log")
+    agent.add_argument("--raft", metavar="HOST:PORT", help="decision gateway: a redis_raft node")
+    agent.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT")
+    agent.add_argument("--peers", default="", metavar="NAME=HOST:PORT,...")
+    agent.add_argument("--control", metavar="HOST:PORT", help="report steps to a world there")
+    agent.add_argument("--timing", default="demo", help="default, demo or sim timeouts")
+    agent.add_argument("--tick-ms", type=_positive, default=10)
+    agent.set_defaults(func=_agent)
     commit.set_defaults(func=lambda args: _usage(commit))
 
 
@@ -78,7 +98,9 @@ def _demo(args: argparse.Namespace) -> int:
     if args.sim:
         result, events = run_sim(args.protocol, args.fault, down_ms=args.down_ms)
     else:
-        result, events = run_real(args.protocol, args.fault, down_ms=args.down_ms)
+        result, events = run_real(
+            args.protocol, args.fault, down_ms=args.down_ms, processes=not args.in_process
+        )
     width = shutil.get_terminal_size((120, 40)).columns
     print(write_report(result, events, html=args.html, width=width))
     print(result.line())
@@ -92,6 +114,12 @@ def _demo(args: argparse.Namespace) -> int:
     if args.html is not None:
         print(f"wrote {args.html}")
     return 0 if result.atomic == expected else 1
+
+
+def _agent(args: argparse.Namespace) -> int:
+    from commit_lab.agent import AgentSpec, run_agent
+
+    return run_agent(AgentSpec.from_args(args))
 
 
 def _compare(args: argparse.Namespace) -> int:

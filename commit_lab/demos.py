@@ -12,6 +12,7 @@ from pathlib import Path
 from commit_lab.core import SIM_CONFIG, CommitConfig
 from commit_lab.driver import RealWorld
 from commit_lab.errors import CommitLabError
+from commit_lab.procworld import ProcessWorld
 from commit_lab.raft_decision import DecisionCluster, RaftGateway, register_problems
 from commit_lab.scripts import FAULTS, PARTS, SECOND, T1, T2, Script, Verdict, verdict
 from commit_lab.shard import ShardStore
@@ -48,7 +49,8 @@ REAL_CONFIG = CommitConfig(
     collect_ms=150,
     round_timeout_ms=500,
 )
-"""Wall-clock timings: agents talk in-process, so 150 ms collects every answer."""
+"""Wall-clock timings: agents on loopback answer within a few ms, so 150 ms collects every
+answer (the agent processes use the same values: ``--timing demo``)."""
 
 EXPECTED_ATOMIC = {
     "1pc": False,
@@ -123,7 +125,26 @@ def build_real(world: RealWorld, protocol: str, config: CommitConfig) -> Decisio
     return cluster
 
 
-def shard_states(world: RealWorld, txid: str) -> dict[str, str | None]:
+def build_processes(world: ProcessWorld, protocol: str) -> DecisionCluster | None:
+    """The same cast as :func:`build_real`, every agent its own process."""
+    for shard in PARTS:
+        world.add_shard(shard, opening(shard))
+    cluster = None
+    if protocol == "2pc-consensus":
+        group = cluster = DecisionCluster(world.lab, GROUP, prefix=f"{world.prefix}decision")
+        world.closers.append(group.close)
+        world.network.watchers.append(group)
+        group.wait_leader()
+        for member in GROUP:
+            node = group.raft.node(group.ids[member])
+            world.add_gateway(member, f"{node.host}:{node.port}")
+    for name in ("c", SECOND):
+        world.add_coordinator(name, f"{name}.wal")
+    world.start()
+    return cluster
+
+
+def shard_states(world: RealWorld | ProcessWorld, txid: str) -> dict[str, str | None]:
     """The state of ``txid``'s intent on each real shard (None: never prepared)."""
     states: dict[str, str | None] = {}
     for name in PARTS:
@@ -134,7 +155,7 @@ def shard_states(world: RealWorld, txid: str) -> dict[str, str | None]:
     return states
 
 
-def shard_problems(world: RealWorld) -> list[str]:
+def shard_problems(world: RealWorld | ProcessWorld) -> list[str]:
     """Check the real shards themselves: t1 all-or-nothing, money conserved, no locks."""
     problems: list[str] = []
     total = 0
@@ -160,15 +181,21 @@ def run_real(
     down_ms: int = 2000,
     lab: Lab | None = None,
     workdir: Path | None = None,
+    processes: bool = True,
 ) -> tuple[Verdict, list[Event]]:
-    """The scripted fault against three real redis-server shards (wall-clock time)."""
+    """The scripted fault against three real redis-server shards (wall-clock time); each
+    agent its own process (or, with ``processes=False``, all inside this one)."""
     _check(protocol, fault)
     own = lab is None
     active = lab if lab is not None else Lab()
     try:
         prefix = f"{protocol}-{fault}-"
         folder = (workdir or active.base_dir) / f"{prefix}agents"
-        world = RealWorld(active, folder, prefix=prefix)
+        world: RealWorld | ProcessWorld
+        if processes:
+            world = ProcessWorld(active, folder, protocol=protocol, prefix=prefix)
+        else:
+            world = RealWorld(active, folder, prefix=prefix)
         try:
             return _run_world(world, protocol, fault, down_ms)
         finally:
@@ -179,9 +206,12 @@ def run_real(
 
 
 def _run_world(
-    world: RealWorld, protocol: str, fault: str, down_ms: int
+    world: RealWorld | ProcessWorld, protocol: str, fault: str, down_ms: int
 ) -> tuple[Verdict, list[Event]]:
-    cluster = build_real(world, protocol, REAL_CONFIG)
+    if isinstance(world, ProcessWorld):
+        cluster = build_processes(world, protocol)
+    else:
+        cluster = build_real(world, protocol, REAL_CONFIG)
     script = Script(world, protocol, fault, down_ms)
     started = time.monotonic()
     script.install(world.now_ms + 600)
@@ -191,11 +221,14 @@ def _run_world(
         what=f"{protocol}/{fault} to settle",
     )
     world.run_for(100)
-    result = verdict(script, world, "real redis", int((time.monotonic() - started) * 1000))
+    where = "real redis, agent processes" if isinstance(world, ProcessWorld) else "real redis"
+    result = verdict(script, world, where, int((time.monotonic() - started) * 1000))
     extra = shard_problems(world)
     if cluster is not None:
         extra += register_check(world, cluster)
-        result = replace(result, where="real redis + redis_raft", register=_register_line(cluster))
+        result = replace(
+            result, where=result.where + " + redis_raft", register=_register_line(cluster)
+        )
     if extra:
         result = _with_problems(result, extra)
     anchor_wall = time.time_ns() - time.monotonic_ns()
@@ -207,10 +240,12 @@ def _run_world(
     )
     if cluster is not None:
         events += [replace(e, source="raft-links") for e in cluster.hub.events]
+    if isinstance(world, ProcessWorld):
+        events += [replace(e, source="agent-links") for e in world.hub.events]
     return result, sorted(events, key=lambda e: e.wall_ns)
 
 
-def register_check(world: RealWorld, cluster: DecisionCluster) -> list[str]:
+def register_check(world: RealWorld | ProcessWorld, cluster: DecisionCluster) -> list[str]:
     """Every Raft node holds the same decisions, and the shards applied those."""
     applied: dict[str, dict[str, bool]] = {p: {} for p in PARTS}
     for txid in (T1.txid, T2.txid):

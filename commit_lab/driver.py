@@ -2,8 +2,9 @@
 
 :class:`RealWorld` mirrors the parts of :class:`labkit.sim.Simulator` that scripts use
 (``nodes``, ``network.cut/partition/heal``, ``crash``, ``restart``, ``at``,
-``request``, ``add_invariant`` with ``last_step``), so one script drives either. The
-agents run in this process and talk over an in-memory bus (``network``); their durable
+``request``, ``add_invariant`` with ``last_step``), so one script drives either. Here the
+agents run in this process and talk over an in-memory bus (``network``); the demos' default,
+every agent its own process, is :class:`commit_lab.procworld.ProcessWorld`. Their durable
 state is real: each participant persists into its own redis-server (AOF,
 ``appendfsync always``) through :class:`~commit_lab.shard.ShardStore`, the coordinator
 into a :class:`~commit_lab.coordinator_log.CoordinatorLog` file. Crashing a

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commit_lab.checkers import Ledger, audit
+from commit_lab.control import ParticipantView
 from commit_lab.core.consensus_decision import Propose
 from commit_lab.core.messages import (
     Decided,
@@ -202,11 +203,12 @@ class Script:
         return self.fault == "none" or _answered(world, "client2")
 
 
-def participants(world: Any) -> dict[str, Participant]:
-    out: dict[str, Participant] = {}
+def participants(world: Any) -> dict[str, Participant | ParticipantView]:
+    """The live participants' cores (or, for agent processes, views of them)."""
+    out: dict[str, Participant | ParticipantView] = {}
     for name in PARTS:
         core = world.nodes[name].core
-        if isinstance(core, Participant):
+        if isinstance(core, Participant | ParticipantView):
             out[name] = core
     return out
 

@@ -1,6 +1,6 @@
 """The agents' messages on a TCP stream: one JSON object per line.
 
-The first piece of running agents as separate processes: every message the commit
+What agent processes (:mod:`commit_lab.agent`) send each other: every message the commit
 cores send (2PC, 3PC, 1PC, the consensus variant's proposals) and the client's
 transfers, as ``{"from": ..., "to": ..., "type": "Vote", "body": {...}}`` lines.
 Decoding checks every field against the dataclass's annotations, so a malformed or
@@ -20,7 +20,17 @@ from typing import Any
 from commit_lab.core import consensus_decision, messages
 from commit_lab.errors import CommitLabError
 
-__all__ = ["MAX_LINE", "MESSAGE_TYPES", "Frame", "FrameReader", "WireError", "decode", "encode"]
+__all__ = [
+    "MAX_LINE",
+    "MESSAGE_TYPES",
+    "Frame",
+    "FrameReader",
+    "WireError",
+    "build_value",
+    "decode",
+    "encode",
+    "plain_value",
+]
 
 MAX_LINE = 64 * 1024
 
@@ -82,6 +92,16 @@ def _plain(value: object) -> object:
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value
+
+
+def plain_value(value: object) -> object:
+    """A message or record dataclass as JSON-ready lists and dicts."""
+    return _plain(value)
+
+
+def build_value(cls: type, body: object, where: str) -> object:
+    """``body`` checked against the dataclass ``cls``; :class:`WireError` names what is wrong."""
+    return _build(cls, body, where)
 
 
 def decode(line: bytes) -> Frame:
