@@ -18,6 +18,12 @@ p50/p99 the per-SET latency. The systems:
   ``--pysyncobj-inflight`` (200 and 2,000 by default), where its 100 ms append period
   stops dominating.
 
+``--deep CxD`` (default ``50x40``) adds a high in-flight cell for every system: ``C``
+client threads that each pipeline ``D`` SETs per round trip (for Redis + WAIT, the
+``D`` SETs and one ``WAIT 1`` after them), so ``C*D`` writes are in flight, the same
+number as PySyncObj's ``--pysyncobj-inflight`` cell; each SET's latency is its round
+trip. Ratios compare rows with the same number in flight.
+
 Results go to ``--out`` (JSON) and a markdown table beside it (``.md``), with ratios of
 each system to plain Redis, to Redis + WAIT and to PySyncObj at the same concurrency.
 Run: ``.venv/bin/python bench/bench_raft.py --out bench/results/raft.json``.
@@ -65,6 +71,12 @@ class Result:
     p50_ms: float | None
     p99_ms: float | None
     errors: int
+    depth: int = 1
+    """SETs each client pipelines per round trip."""
+
+    @property
+    def inflight(self) -> int:
+        return self.clients * self.depth
 
 
 def _percentile(values: Sequence[int], q: float) -> float | None:
@@ -74,7 +86,9 @@ def _percentile(values: Sequence[int], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
 
 
-def _result(system: str, clients: int, lat_ns: list[int], seconds: float, errors: int) -> Result:
+def _result(
+    system: str, clients: int, lat_ns: list[int], seconds: float, errors: int, depth: int = 1
+) -> Result:
     return Result(
         system,
         clients,
@@ -84,6 +98,7 @@ def _result(system: str, clients: int, lat_ns: list[int], seconds: float, errors
         _percentile(lat_ns, 0.50),
         _percentile(lat_ns, 0.99),
         errors,
+        depth,
     )
 
 
@@ -91,15 +106,22 @@ def _client(port: int) -> redis.Redis:
     return redis.Redis(host=HOST, port=port, socket_timeout=10, retry=Retry(NoBackoff(), 0))
 
 
-def _set(conn: redis.Redis, key: str) -> None:
-    conn.set(key, VALUE)
-
-
-def _set_wait(conn: redis.Redis, key: str) -> None:
+def _set(conn: redis.Redis, keys: list[str]) -> None:
+    if len(keys) == 1:
+        conn.set(keys[0], VALUE)
+        return
     pipe = conn.pipeline(transaction=False)
-    pipe.set(key, VALUE)
+    for key in keys:
+        pipe.set(key, VALUE)
+    pipe.execute()
+
+
+def _set_wait(conn: redis.Redis, keys: list[str]) -> None:
+    pipe = conn.pipeline(transaction=False)
+    for key in keys:
+        pipe.set(key, VALUE)
     pipe.execute_command("WAIT", 1, 1000)  # type: ignore[no-untyped-call]
-    _, acked = pipe.execute()
+    *_, acked = pipe.execute()
     if int(acked) < 1:
         raise redis.RedisError("WAIT 1 timed out")
 
@@ -107,11 +129,13 @@ def _set_wait(conn: redis.Redis, key: str) -> None:
 def run_clients(
     system: str,
     port: int,
-    op: Callable[[redis.Redis, str], None],
+    op: Callable[[redis.Redis, list[str]], None],
     clients: int,
     duration_s: float,
+    depth: int = 1,
 ) -> Result:
-    """``clients`` threads doing ``op`` back to back for ``duration_s``."""
+    """``clients`` threads doing ``op`` (``depth`` SETs a round trip) back to back for
+    ``duration_s``."""
     latencies: list[list[int]] = [[] for _ in range(clients)]
     errors = [0] * clients
     start = threading.Barrier(clients + 1)
@@ -124,15 +148,16 @@ def run_clients(
             start.wait()
             n = 0
             while time.perf_counter() < stop_at[0]:
+                keys = [f"bench:{index}:{(n + i) % 1000}" for i in range(depth)]
                 t0 = time.perf_counter_ns()
                 try:
-                    op(conn, f"bench:{index}:{n % 1000}")
+                    op(conn, keys)
                 except redis.RedisError:
-                    errors[index] += 1
+                    errors[index] += depth
                     continue
                 finally:
-                    n += 1
-                mine.append(time.perf_counter_ns() - t0)
+                    n += depth
+                mine.extend([time.perf_counter_ns() - t0] * depth)
 
     threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
@@ -144,7 +169,7 @@ def run_clients(
         thread.join(duration_s + 30)
     elapsed = time.perf_counter() - began
     flat = [x for per in latencies for x in per]
-    return _result(system, clients, flat, elapsed, sum(errors))
+    return _result(system, clients, flat, elapsed, sum(errors), depth)
 
 
 def redis_benchmark(port: int, clients: int, requests: int) -> float | None:
@@ -300,15 +325,18 @@ def run(
     duration_s: float,
     say: Callable[[str], None],
     pysyncobj_extra: Sequence[int] = (),
+    deep: Sequence[tuple[int, int]] = (),
 ) -> dict[str, Any]:
     results: list[Result] = []
     ceiling: dict[str, float | None] = {}
+    cells = [(count, 1) for count in clients] + list(deep)
 
-    def series(system: str, port: int, op: Callable[[redis.Redis, str], None]) -> None:
-        for count in clients:
-            result = run_clients(system, port, op, count, duration_s)
+    def series(system: str, port: int, op: Callable[[redis.Redis, list[str]], None]) -> None:
+        for count, depth in cells:
+            result = run_clients(system, port, op, count, duration_s, depth)
+            shape = f"{count:>3} clients" + (f" x {depth} pipelined" if depth > 1 else "")
             say(
-                f"  {system:24} {count:>3} clients: {result.ops_per_s:>9,.0f} ops/s  "
+                f"  {system:24} {shape}: {result.ops_per_s:>9,.0f} ops/s  "
                 f"p50 {result.p50_ms or 0:.2f} ms  p99 {result.p99_ms or 0:.2f} ms"
                 + (f"  ({result.errors} errors)" if result.errors else "")
             )
@@ -341,7 +369,9 @@ def run(
     if importlib.util.find_spec("pysyncobj") is None:
         say("  pysyncobj is not installed (pip install pysyncobj): skipped")
     else:
-        for result in bench_pysyncobj([*clients, *pysyncobj_extra], duration_s):
+        inflight = [*clients, *pysyncobj_extra]
+        inflight += [c * d for c, d in deep if c * d not in inflight]
+        for result in bench_pysyncobj(inflight, duration_s):
             say(f"  pysyncobj {result.clients:>3} in flight: {result.ops_per_s:>9,.0f} ops/s")
             results.append(result)
 
@@ -350,42 +380,52 @@ def run(
         "command": " ".join(sys.argv),
         "host": {"python": platform.python_version(), "machine": platform.machine()},
         "duration_s": duration_s,
-        "results": [asdict(r) for r in results],
+        "results": [{**asdict(r), "inflight": r.inflight} for r in results],
         "redis_benchmark_set_ops_per_s": ceiling,
         "ratios": ratios(results),
     }
 
 
 def ratios(results: Sequence[Result]) -> list[dict[str, Any]]:
-    by = {(r.system, r.clients): r.ops_per_s for r in results}
+    """Each row against the reference systems with the same number in flight (for
+    Redis and Redis + WAIT also the same pipelining)."""
+    by = {(r.system, r.clients, r.depth): r.ops_per_s for r in results}
+    by_inflight = {(r.system, r.inflight): r.ops_per_s for r in results}
     out = []
     for r in results:
-        row: dict[str, Any] = {"system": r.system, "clients": r.clients}
+        row: dict[str, Any] = {"system": r.system, "clients": r.clients, "depth": r.depth}
         for base in ("redis", "redis+wait", "pysyncobj"):
-            ref = by.get((base, r.clients))
+            if base == "pysyncobj":
+                ref = by_inflight.get((base, r.inflight))
+            else:
+                ref = by.get((base, r.clients, r.depth))
             row[f"vs_{base}"] = round(r.ops_per_s / ref, 3) if ref else None
         out.append(row)
     return out
 
 
 def markdown(report: dict[str, Any]) -> str:
-    ratio = {(x["system"], x["clients"]): x for x in report["ratios"]}
+    ratio = {(x["system"], x["clients"], x.get("depth", 1)): x for x in report["ratios"]}
     lines = [
         f"# redis_raft beside Redis and PySyncObj ({report['duration_s']:g} s per cell)",
         "",
         f"`{report['command']}`",
         "",
-        "| system | clients | SETs/s | p50 ms | p99 ms | vs Redis | vs Redis+WAIT | vs PySyncObj |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| system | clients | in flight | SETs/s | p50 ms | p99 ms | vs Redis | vs Redis+WAIT "
+        "| vs PySyncObj |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
     def cell(value: float | None, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
 
     for r in report["results"]:
-        x = ratio[(r["system"], r["clients"])]
+        depth = r.get("depth", 1)
+        x = ratio[(r["system"], r["clients"], depth)]
+        shape = f"{r['clients']}" + (f" x {depth}" if depth > 1 else "")
         lines.append(
-            f"| {r['system']} | {r['clients']} | {r['ops_per_s']:,.0f} | {cell(r['p50_ms'], '.2f')} "
+            f"| {r['system']} | {shape} | {r['clients'] * depth} | {r['ops_per_s']:,.0f} "
+            f"| {cell(r['p50_ms'], '.2f')} "
             f"| {cell(r['p99_ms'], '.2f')} | {cell(x['vs_redis'], '.3f')} "
             f"| {cell(x['vs_redis+wait'], '.2f')} | {cell(x['vs_pysyncobj'], '.2f')} |"
         )
@@ -411,13 +451,27 @@ def main(argv: list[str] | None = None) -> int:
         default="200,2000",
         help="PySyncObj also at these numbers in flight (its batching needs many; '' for none)",
     )
+    parser.add_argument(
+        "--deep",
+        default="50x40",
+        help="also CxD: C clients each pipelining D SETs ('' for none; default 50x40)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here (+ .md)")
     args = parser.parse_args(args_in)
-    clients = [int(c) for c in args.clients.split(",")]
+    try:
+        clients = [int(c) for c in args.clients.split(",")]
+        extra = [int(c) for c in args.pysyncobj_inflight.split(",") if c.strip()]
+        deep = [
+            (int(c), int(d))
+            for c, _, d in (cell.partition("x") for cell in args.deep.split(",") if cell.strip())
+        ]
+    except ValueError:
+        parser.error("--clients, --pysyncobj-inflight and --deep take numbers (--deep: 50x40)")
     if not all(0 < c <= 500 for c in clients) or not 0 < args.duration <= 120:
         parser.error("clients must be 1-500 and --duration 0-120 s")
-    extra = [int(c) for c in args.pysyncobj_inflight.split(",") if c.strip()]
-    report = run(clients, args.duration, lambda line: print(line, flush=True), extra)
+    if not all(0 < c <= 500 and 0 < d <= 1000 for c, d in deep):
+        parser.error("--deep cells are CxD with C 1-500 and D 1-1000")
+    report = run(clients, args.duration, lambda line: print(line, flush=True), extra, deep)
     table = markdown(report)
     print("\n" + table)
     if args.out is not None:

@@ -65,6 +65,7 @@ class PeerLink:
             self._client.close()
 
     def send(self, payload: bytes) -> None:
+        """Queue a message; :meth:`flush` or the link's task writes it."""
         frame = encode_command(b"RAFT.MSG", self.sender.encode(), payload)
         if self.queued_bytes + len(frame) > MAX_QUEUE_BYTES:
             self.dropped += 1
@@ -72,6 +73,27 @@ class PeerLink:
         self.queue.append(frame)
         self.queued_bytes += len(frame)
         self._wake.set()
+
+    def flush(self) -> None:
+        """Write what is queued now, in one write, if the link is up and not backed up
+        (saves a wake-up of the link's task per batch); else the task does it."""
+        client = self._client
+        if (
+            not self.queue
+            or client is None
+            or client.closed
+            or not self.connected
+            or client.buffered_bytes > MAX_BUFFERED_BYTES
+        ):
+            return
+        batch = list(self.queue)
+        self.queue.clear()
+        self.queued_bytes = 0
+        try:
+            client.write_raw(b"".join(batch))
+        except LinkError:
+            return  # the task sees the closed client and reconnects
+        self.sent += len(batch)
 
     async def _run(self) -> None:
         while True:
@@ -152,6 +174,7 @@ class PeerLinks:
         self._on_encode_error = on_encode_error
         self._started = False
         self._closing: set[asyncio.Task[None]] = set()
+        self._dirty: set[PeerLink] = set()
 
     def start(self) -> None:
         self._started = True
@@ -170,6 +193,13 @@ class PeerLinks:
         if link is None:
             return  # no address for it yet (a member added elsewhere): Raft resends
         link.send(encode_message(message))
+        self._dirty.add(link)
+
+    def flush(self) -> None:
+        """Write the messages queued since the last flush (see :meth:`PeerLink.flush`)."""
+        for link in self._dirty:
+            link.flush()
+        self._dirty.clear()
 
     def _open(self, peer: str) -> PeerLink | None:
         address = self.book.get(peer)

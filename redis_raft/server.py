@@ -15,11 +15,21 @@
   membership and move leadership (:mod:`redis_raft.driver.membership`).
 * ``CONFIG GET/SET`` know ``min-replicas-to-write``, ``min-replicas-max-lag`` and
   ``raft.*`` and refuse every other parameter.
+
+**Pipelined writes.** On the leader, a plain write (outside ``MULTI``) is proposed
+at once and the connection goes on to its next request without waiting for the
+outcome, so the writes a client pipelines share log batches, fsyncs and round trips.
+Their replies are sent in request order as they complete. Any other request first
+waits until every earlier reply of its connection was sent, so a read still sees the
+connection's earlier writes and replies never change order. At most
+:data:`MAX_PIPELINED` writes per connection are in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -55,6 +65,24 @@ __all__ = ["RaftServer"]
 _TX_CONTROL = {b"exec", b"discard", b"multi", b"watch", b"unwatch", b"quit", b"reset"}
 PROXY_NAME = "raft-proxy-"
 _EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+MAX_PIPELINED = 1024
+"""Writes one connection may have in flight before its next request waits."""
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One pipelined write's place in its connection's reply order."""
+
+    done: bool = False
+    value: object = None
+
+
+@dataclass(slots=True)
+class _Pipeline:
+    """A connection's pipelined writes, oldest first, and who waits for them all."""
+
+    slots: deque[_Slot] = field(default_factory=deque)
+    drained: asyncio.Future[None] | None = None
 
 
 @dataclass(slots=True)
@@ -116,6 +144,9 @@ class RaftServer(RespServer):
         super().__init__(config, self._table())
         self.add_info_section("raft", node.info)
         self._tx: dict[int, _Tx] = {}
+        self._inflight: dict[int, _Pipeline] = {}
+        self._ready: dict[int, ClientConnection] = {}  # connections with replies to send
+        self._send_handle: asyncio.Handle | None = None
         self._proxy = _LeaderProxy(node.options.node_id, node.options.requirepass)
 
     def _table(self) -> CommandTable:
@@ -146,12 +177,22 @@ class RaftServer(RespServer):
 
     def on_disconnect(self, conn: ClientConnection) -> None:
         self._tx.pop(conn.id, None)
+        pipeline = self._inflight.pop(conn.id, None)
+        if pipeline is not None and pipeline.drained is not None and not pipeline.drained.done():
+            pipeline.drained.set_result(None)
 
     # -- dispatch ------------------------------------------------------------------
     async def execute(self, conn: ClientConnection, args: list[bytes]) -> None:
         name = args[0].lower()
         tx = self._tx.get(conn.id)
         known = self.commands.get(args[0].decode("utf-8", "surrogateescape")) is not None
+        if tx is None and not known and self._pipeline_write(conn, args):
+            pipeline = self._inflight.get(conn.id)
+            if pipeline is not None and len(pipeline.slots) >= MAX_PIPELINED:
+                await self._drain(conn)
+            return
+        if conn.id in self._inflight:
+            await self._drain(conn)
         if tx is not None and name not in _TX_CONTROL:
             self.stats.total_commands_processed += 1
             conn.send(self._queue(tx, args, known))
@@ -167,6 +208,85 @@ class RaftServer(RespServer):
         if isinstance(reply, SimpleError):
             self.stats.total_error_replies += 1
         conn.send(reply)
+
+    def _pipeline_write(self, conn: ClientConnection, args: list[bytes]) -> bool:
+        """Propose a plain write now and answer it later (module docstring); False if
+        this request must take the ordinary path."""
+        if not conn.authenticated or not self.node.core.is_leader:
+            return False
+        if args[0].lower() in (b"host:", b"post") or classify(args).kind != "write":
+            return False
+        try:
+            rewritten = rewrite(args, time.time_ns() // 1_000_000)
+        except RewriteError:
+            return False  # the ordinary path answers it
+        self.stats.total_commands_processed += 1
+        pipeline = self._inflight.get(conn.id)
+        if pipeline is None:
+            pipeline = self._inflight[conn.id] = _Pipeline()
+        slot = _Slot()
+        pipeline.slots.append(slot)
+
+        def answer(value: object) -> None:
+            slot.done, slot.value = True, value
+            if pipeline.slots[0] is slot or len(pipeline.slots) == 1:
+                self._ready[conn.id] = conn
+                if self._send_handle is None:
+                    loop = asyncio.get_running_loop()
+                    self._send_handle = loop.call_soon(self._send_replies)
+
+        command = encode_commands([rewritten], transaction=False)
+        self.node.submit_with(Write(command), answer)
+        return True
+
+    def _send_replies(self) -> None:
+        """Once per loop turn: every connection's replies that are ready, in order, in
+        one write each."""
+        self._send_handle = None
+        ready, self._ready = self._ready, {}
+        for conn in ready.values():
+            self._send_ready(conn)
+
+    def _send_ready(self, conn: ClientConnection) -> None:
+        """Send the replies at the head of the connection's pipeline that are ready."""
+        pipeline = self._inflight.get(conn.id)
+        if pipeline is None:
+            return
+        slots = pipeline.slots
+        if slots and slots[0].done:
+            conn.begin_batch()
+            while slots and slots[0].done:
+                frame = self._write_reply(slots.popleft().value)
+                if isinstance(frame, SimpleError):
+                    self.stats.total_error_replies += 1
+                conn.send(frame)
+            conn.end_batch()
+        if not slots:
+            del self._inflight[conn.id]
+            if pipeline.drained is not None and not pipeline.drained.done():
+                pipeline.drained.set_result(None)
+
+    @staticmethod
+    def _write_reply(value: object) -> Frame:
+        if value is None:
+            return error(TIMEOUT)
+        if isinstance(value, Redirect):  # not expected: the node led when it proposed
+            return error("TRYAGAIN leadership moved; retry")
+        if isinstance(value, ErrorReply):
+            return error(value.text)
+        return to_frame(value) if not isinstance(value, str) else SimpleString(value.encode())
+
+    async def _drain(self, conn: ClientConnection) -> None:
+        """Wait until every pipelined reply of ``conn`` was sent."""
+        pipeline = self._inflight.get(conn.id)
+        if pipeline is None:
+            return
+        self._send_ready(conn)
+        if conn.id not in self._inflight:
+            return
+        if pipeline.drained is None:
+            pipeline.drained = asyncio.get_running_loop().create_future()
+        await pipeline.drained
 
     def _send_error(self, conn: ClientConnection, text: str) -> None:
         self.stats.total_error_replies += 1

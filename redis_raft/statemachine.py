@@ -4,12 +4,14 @@
 ``b"T"`` + several (a client's ``MULTI``/``EXEC``, one entry). Reads use the same
 encoding in ``RunQuery``.
 
-**Exactly once.** Every entry runs inside one ``MULTI`` together with
-``SET __raft_applied_index <index>``, pipelined with the other entries of the batch
-(one round trip). A crash between the ``EXEC`` and anything the node writes next cannot
-apply an entry twice: on start the node reads the key and skips every entry at or
-below it. A command refused while queueing (wrong arity, unknown command) aborts the
-whole ``EXEC`` deterministically on every replica; the index is then set on its own.
+**Exactly once.** A batch of consecutive entries runs inside one ``MULTI`` together
+with ``SET __raft_applied_index <last index>`` (one round trip, one transaction). A
+crash between the ``EXEC`` and anything the node writes next cannot apply an entry
+twice: on start the node reads the key and skips every entry at or below it. A
+command refused while queueing (wrong arity, unknown command) aborts the whole
+``EXEC``, with no effect; the batch is then run again one entry per ``MULTI``, where
+such an entry aborts on its own, deterministically on every replica, and the index is
+set after it.
 
 **Snapshots** are the backing server's RDB: ``SAVE`` between two applies (the RDB then
 holds exactly the applied entries, and the applied-index key with them), and the file
@@ -33,6 +35,7 @@ from redis_raft.errors import RaftError
 __all__ = [
     "EntryFormatError",
     "StateMachine",
+    "count_commands",
     "decode_commands",
     "encode_commands",
 ]
@@ -40,6 +43,9 @@ __all__ = [
 log = logging.getLogger("redis_raft.statemachine")
 
 _SINGLE, _TRANSACTION = b"C", b"T"
+_MULTI = encode_command(b"MULTI")
+_OK, _QUEUED = b"+OK\r\n", b"+QUEUED\r\n"  # MULTI's and each queued command's reply
+_EXEC = encode_command(b"EXEC")
 _EXECABORT = b"EXECABORT"
 APPLY_TIMEOUT_S = 30.0
 
@@ -74,6 +80,47 @@ def decode_commands(data: bytes) -> tuple[bool, list[list[bytes]]]:
     if not transaction and len(commands) != 1:
         raise EntryFormatError("a single-command entry holds more than one command")
     return transaction, commands
+
+
+def count_commands(data: bytes) -> int:
+    """How many commands an entry holds, checking its RESP structure without building
+    them (the apply path needs only the count); :class:`EntryFormatError` if it is not
+    what :func:`decode_commands` would accept."""
+    if not data or data[:1] not in (_SINGLE, _TRANSACTION):
+        raise EntryFormatError(f"unknown entry kind {data[:1]!r}")
+    pos, end, count = 1, len(data), 0
+    while pos < end:
+        pos = _skip_command(data, pos, end)
+        count += 1
+    if count == 0 or (data[:1] == _SINGLE and count != 1):
+        raise EntryFormatError("a single-command entry holds exactly one command")
+    return count
+
+
+def _number(data: bytes, pos: int, marker: int) -> tuple[int, int]:
+    """The decimal after ``marker`` at ``pos`` up to CRLF, and the position after it."""
+    if data[pos] != marker:
+        raise EntryFormatError(f"expected {chr(marker)!r} at offset {pos}")
+    eol = data.find(b"\r\n", pos)
+    digits = data[pos + 1 : eol]
+    if eol < 0 or not digits.isdigit() or len(digits) > 18:
+        raise EntryFormatError(f"bad length at offset {pos}")
+    return int(digits), eol + 2
+
+
+def _skip_command(data: bytes, pos: int, end: int) -> int:
+    args, pos = _number(data, pos, 0x2A)  # *
+    if args < 1:
+        raise EntryFormatError(f"empty command at offset {pos}")
+    for _ in range(args):
+        if pos >= end:
+            raise EntryFormatError("entry ends inside a command")
+        length, pos = _number(data, pos, 0x24)  # $
+        pos += length
+        if data[pos : pos + 2] != b"\r\n":
+            raise EntryFormatError(f"bulk string not ended by CRLF at offset {pos}")
+        pos += 2
+    return pos
 
 
 @dataclass(slots=True)
@@ -133,6 +180,43 @@ class StateMachine:
         Entries at or below :attr:`floor` are skipped (applied before a restart).
         """
         results: list[Frame | None] = [None] * len(entries)
+        plans: list[tuple[int, int, bool, int]] = []  # position, index, transaction, count
+        pipeline: list[bytes] = [_MULTI]
+        count = 0
+        for pos, entry in enumerate(entries):
+            data = entry.data
+            if not isinstance(data, bytes) or entry.index <= self.floor:
+                continue
+            try:
+                commands = count_commands(data)
+            except EntryFormatError as exc:
+                results[pos] = SimpleError(f"ERR {exc}".encode())
+                continue
+            plans.append((pos, entry.index, data[:1] == _TRANSACTION, commands))
+            pipeline.append(data[1:])  # the commands, RESP-encoded already
+            count += commands
+        if len(plans) < 2:
+            return await self._apply_one_by_one(entries, results)
+        last_index = plans[-1][1]
+        pipeline += [encode_command(b"SET", APPLIED_KEY, b"%d" % last_index), _EXEC]
+        expected = [_OK, *[_QUEUED] * (count + 1)]
+        future = self._conn().send_skipping(b"".join(pipeline), expected)
+        (exec_reply,) = await self._conn().wait_all([future], APPLY_TIMEOUT_S)
+        if not isinstance(exec_reply, Array) or len(exec_reply.items) != count + 1:
+            # A command was refused while queueing: nothing ran. One by one instead.
+            return await self._apply_one_by_one(entries, results)
+        start = 0
+        for pos, _, transaction, commands in plans:
+            items = exec_reply.items[start : start + commands]
+            results[pos] = Array(items) if transaction else items[0]
+            start += commands
+        self.applied_in_redis = max(self.applied_in_redis, last_index)
+        return results
+
+    async def _apply_one_by_one(
+        self, entries: Sequence[Entry], results: list[Frame | None]
+    ) -> list[Frame | None]:
+        """Each entry in its own ``MULTI`` (one pipeline): a refusal aborts only its own."""
         plans: list[tuple[int, _Plan]] = []
         pipeline: list[Sequence[bytes | str | int]] = []
         for pos, entry in enumerate(entries):
@@ -140,9 +224,8 @@ class StateMachine:
                 continue
             try:
                 transaction, commands = decode_commands(entry.data)
-            except EntryFormatError as exc:
-                results[pos] = SimpleError(f"ERR {exc}".encode())
-                continue
+            except EntryFormatError:
+                continue  # its result is set already
             plans.append((pos, _Plan(entry.index, transaction, commands, len(pipeline))))
             pipeline.append([b"MULTI"])
             pipeline.extend(commands)

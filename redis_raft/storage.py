@@ -19,6 +19,11 @@ raises :class:`ClusterMismatchError`.
 fsync policies, as Redis's ``appendfsync``: ``always`` (every append, the only one
 that keeps Raft's promises across power loss), ``everysec`` (at most one fsync a
 second, on append or :meth:`WriteAheadLog.tick`), ``no`` (the OS decides).
+:meth:`WriteAheadLog.write_many` writes without syncing and says whether the policy
+wants a sync; the node driver then runs :meth:`WriteAheadLog.sync_data` in a thread
+(group commit: the event loop keeps working while the disk flushes, and one fsync
+covers every record written before it started). A lock keeps that fsync and a
+compaction or close from racing over the file descriptor.
 Compaction (:meth:`WriteAheadLog.compact`, automatic after a snapshot when the file
 has grown) writes the live records to a temporary file, fsyncs it, renames it over the
 log and fsyncs the folder.
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -186,6 +192,7 @@ class WriteAheadLog:
         self._fsync = fsync_hook
         self._clock = clock
         self._fd = -1
+        self._fd_lock = threading.Lock()
         self._last_fsync = clock()
         self._dirty = False
         self.hard_state: HardState | None = None
@@ -239,30 +246,43 @@ class WriteAheadLog:
 
     def append_many(self, records: Iterable[Record]) -> None:
         """Write records with one write call; fsync once as the policy says."""
+        if self.write_many(records):
+            self.sync()
+
+    def write_many(self, records: Iterable[Record]) -> bool:
+        """Write records with one write call and no fsync; True when the policy
+        (``always``) wants them synced before anything that depends on them
+        (:meth:`sync`, or :meth:`sync_data` from another thread)."""
         batch = list(records)
         data = b"".join(encode_record(r) for r in batch)
         if not data:
-            return
+            return False
         self._write_all(data)
         self.size += len(data)
         for record in batch:
             self._apply(record)
         self._dirty = True
-        if self.fsync_policy == "always":
-            self.sync()
-        elif self.fsync_policy == "everysec":
+        if self.fsync_policy == "everysec":
             self.tick()
         if (
             any(isinstance(r, SnapshotRecord) for r in batch)
             and self.size > 2 * self._live_size + 4096
         ):
             self.compact()
+        return self.fsync_policy == "always"
 
     def sync(self) -> None:
         """fsync now (whatever the policy)."""
-        self._fsync(self._fd)
+        self.sync_data()
         self._last_fsync = self._clock()
         self._dirty = False
+
+    def sync_data(self) -> None:
+        """fsync what was written so far; safe to call from another thread (it
+        leaves the policy's bookkeeping alone: :meth:`close` may sync once more)."""
+        with self._fd_lock:
+            if self._fd >= 0:
+                self._fsync(self._fd)
 
     def tick(self) -> None:
         """For ``everysec``: fsync if there are unsynced writes and a second has passed."""
@@ -276,9 +296,11 @@ class WriteAheadLog:
     def compact(self) -> None:
         """Rewrite the file with only the live records (atomic: temp, fsync, rename)."""
         body = b"".join(encode_record(r) for r in self.records())
-        os.close(self._fd)
-        self._write_file(body)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        with self._fd_lock:
+            os.close(self._fd)
+            self._fd = -1
+            self._write_file(body)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self.size = self._live_size = len(self._header) + len(body)
         self._dirty = False
 
@@ -287,8 +309,9 @@ class WriteAheadLog:
         if self._fd >= 0:
             if self.fsync_policy != "no" and self._dirty:
                 self.sync()
-            os.close(self._fd)
-            self._fd = -1
+            with self._fd_lock:
+                os.close(self._fd)
+                self._fd = -1
 
     def __enter__(self) -> WriteAheadLog:
         return self

@@ -64,6 +64,7 @@ class Leader:
         self.transfer_deadline_ms = 0
         self.lease_void = False  # set once a transfer sent TimeoutNow
         self.dirty = False  # new entries to send at the end of the step
+        self.commit_untold = False  # the commit index moved since the last heartbeat
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> None:
@@ -110,6 +111,8 @@ class Leader:
             for pr in self.progress.values():
                 self._retry(pr, now)
             self.dirty = True
+        elif self.commit_untold:
+            self.heartbeat(reschedule=False)
 
     def _retry(self, pr: Progress, now: int) -> None:
         timeout = self.core.settings.election_timeout_ms
@@ -120,13 +123,16 @@ class Leader:
         elif pr.mode is Mode.SNAPSHOT and now - pr.snapshot_sent_ms >= timeout:
             pr.probe()
 
-    def heartbeat(self) -> None:
-        """Broadcast a heartbeat with a new sequence number."""
+    def heartbeat(self, *, reschedule: bool = True) -> None:
+        """Broadcast a heartbeat with a new sequence number (``reschedule``: the next
+        periodic one is a heartbeat interval from now)."""
         core = self.core
         self.seq += 1
         self.seq_sent_ms[self.seq] = core.now_ms
         self.seq_sent_ms.pop(self.seq - _SEQ_HISTORY, None)
-        self.next_heartbeat_ms = core.now_ms + core.settings.heartbeat_ms
+        if reschedule:
+            self.next_heartbeat_ms = core.now_ms + core.settings.heartbeat_ms
+        self.commit_untold = False
         for peer, pr in self.progress.items():
             core.send(peer, Heartbeat(core.term, min(pr.match, core.commit), self.seq))
         self._confirm_reads()
@@ -242,7 +248,10 @@ class Leader:
         if core.log.term_at(index) != core.term and core.bug != "figure8":
             return  # only entries of the current term commit by counting replicas
         core.advance_commit(index)
-        self.heartbeat()  # tell followers, and confirm reads
+        # Followers learn the new commit index from the next AppendEntries, or from a
+        # heartbeat at the next tick: one per tick under load, not one per commit.
+        self.commit_untold = True
+        self._confirm_reads()
         self._reads_after_commit()
         self._release_reads()
         if not config.is_voter(core.id) and core.log.last_config_index <= core.commit:

@@ -107,6 +107,23 @@ class RaftCore:
     def step(self, event: RaftInput, now_ms: int) -> list[Action]:
         """Handle a peer message, a client request or the driver's feedback."""
         self._begin(now_ms)
+        self._dispatch(event)
+        return self._finish()
+
+    def step_many(self, events: Sequence[Input | Applied], now_ms: int) -> list[Action]:
+        """Inputs that arrived together (peer messages, client requests, a batch of
+        ``Applied``): the same as stepping them one by one, except that a leader
+        replicates once, after the last of them (fewer, fuller AppendEntries). An
+        ``Applied`` out of order raises :class:`RaftUsageError` as in :meth:`step`; the
+        actions of the inputs before it are then lost, so a driver must stop."""
+        self._begin(now_ms)
+        for event in events:
+            if not isinstance(event, Received | ClientRequest | Applied):
+                raise RaftUsageError(f"step_many takes messages, requests, Applied: {event!r}")
+            self._dispatch(event)
+        return self._finish()
+
+    def _dispatch(self, event: RaftInput) -> None:
         if isinstance(event, Received):
             self._receive(event.sender, event.message)
         elif isinstance(event, ClientRequest):
@@ -119,7 +136,6 @@ class RaftCore:
                 self.out(Reply(client, event.result))
         elif isinstance(event, SnapshotTaken):
             self._on_snapshot_taken(event)
-        return self._finish()
 
     def tick(self, now_ms: int) -> list[Action]:
         """Timeouts: elections, heartbeats, check-quorum, retries."""

@@ -1,11 +1,29 @@
 """The asyncio driver of one node: clock, log, peers and state machine around a RaftCore.
 
-Inputs (peer messages, client requests, the state machine's feedback) are stepped
-into the core at once; the actions they return are carried out together at the end
-of the event-loop turn (:meth:`RaftNode._flush`): first every ``Persist`` of the batch
-with one write and one fsync (group commit), then ``Send``, ``Apply``, ``Reply`` and
-``Emit`` in order. Persisting earlier than the core asked is always safe, and nothing
-leaves the node before the records it depends on are in the log.
+Peer messages and client requests are gathered during an event-loop turn and stepped
+together at its end (``RaftCore.step_many``: a leader then sends one AppendEntries
+per follower for all of them); the state machine's feedback is stepped at once. The
+actions are gathered until the end of the turn (:meth:`RaftNode._flush`), where
+every ``Persist`` of the batch is
+written with one write call. With ``--fsync always`` the batch then waits for an
+fsync, which runs in a thread while the loop keeps reading and stepping (group
+commit: one fsync at a time, covering every batch written before it started; the
+batches that arrive meanwhile share the next one). ``Send`` and ``Emit`` are carried
+out strictly in batch order, each batch once the log is synced up to its records.
+Persisting earlier than the core asked is always safe, and no message leaves the
+node before the records it depends on are durable, with one exception that Raft
+allows: a leader's ``AppendEntries`` go out at once, in parallel with its own fsync,
+with their commit index capped at the leader's durable log (:meth:`RaftNode._send_early`).
+
+Two kinds of action do not wait behind newer records: ``Apply`` work goes through its
+own ordered gate, where a committed entry waits only until this node's log is synced
+up to its index (a leader counts its own log towards the commit, so nothing is applied
+or acknowledged before that copy is durable; a snapshot waits for its own record;
+reads wait only for the entries before them), and a ``Reply`` goes out at once: a
+write is answered after it was applied, and no other reply depends on a record.
+
+Client requests wait on futures; the tick loop answers those past their deadline
+(no timer task per request).
 
 ``Apply`` work goes to one worker task that pipelines consecutive entries to the
 backing server (:class:`redis_raft.statemachine.StateMachine`) and feeds ``Applied``
@@ -18,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
 import itertools
 import logging
 import os
@@ -25,6 +44,9 @@ import random
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future as ThreadFuture
+from concurrent.futures import ThreadPoolExecutor
 from typing import TextIO
 
 from labkit.actions import Action, Apply, Emit, Persist, Reply, Send
@@ -46,8 +68,9 @@ from redis_raft.core import (
     SnapshotTaken,
 )
 from redis_raft.core.leader import Leader
-from redis_raft.core.messages import Message
+from redis_raft.core.messages import AppendEntries, Message
 from redis_raft.core.node import RaftInput
+from redis_raft.core.records import LogAppend, SnapshotRecord
 from redis_raft.driver.failpoints import Failpoints
 from redis_raft.driver.options import NodeOptions
 from redis_raft.driver.respclient import LinkError
@@ -62,7 +85,8 @@ log = logging.getLogger("redis_raft.node")
 
 READ_TIMEOUT_TEXT = "TIMEOUT the read was not served in time (no quorum confirmed this leader)"
 _ROLE_CHARS = {"L": "M", "F": "S", "C": "S", "P": "S"}
-_MAX_BATCH = 256
+_MAX_BATCH = 1024
+_ENTRIES_PER_APPEND = 256  # the core's default (64) is sized for the simulator
 NODES_KEY = b"__raft_nodes"
 """The backing server's hash of members added at run time: node id -> host:port."""
 
@@ -94,6 +118,7 @@ class RaftNode:
             min_replicas_to_write=options.min_replicas_to_write,
             min_replicas_max_lag_s=options.min_replicas_max_lag_s,
             lease_reads=options.read_mode == "lease",
+            max_entries_per_append=_ENTRIES_PER_APPEND,
         )
         seed = int.from_bytes(os.urandom(8), "little")
         self.core = RaftCore(options.node_id, options.voters, random.Random(seed), settings)
@@ -107,8 +132,24 @@ class RaftNode:
         self._log = RedisLogWriter(log_stream or sys.stdout, pid=self.pid)
         self._events = EventStreamWriter(events_stream) if events_stream is not None else None
         self._pending: list[Action] = []
+        self._inbox: list[Received | ClientRequest] = []
+        """Messages and requests of this loop turn, stepped together (core.step_many)."""
         self._flush_handle: asyncio.Handle | None = None
-        self._clients: dict[str, asyncio.Future[object]] = {}
+        self._batches: deque[tuple[int, bool, list[Action]]] = deque()
+        """Action batches not carried out yet: (write sequence they wait for, whether
+        they persisted records, actions)."""
+        self._written_seq = 0  # log writes that want an fsync
+        self._synced_seq = 0  # of those, how many an fsync covered
+        self._syncing = False
+        self._written_last_index = 0
+        self._durable_index = self.core.log.last_index  # synced log (fsync always)
+        self._gate: deque[tuple[int, object]] = deque()
+        """State machine work in log order, each with the write sequence it waits for."""
+        self._fsync_pool: ThreadPoolExecutor | None = None
+        self.fsyncs = 0
+        self._clients: dict[str, Callable[[object], None]] = {}
+        """Who waits for each client request's reply value."""
+        self._deadlines: list[tuple[int, str]] = []  # heap of (deadline ms, client)
         self._ids = itertools.count(1)
         self._work: deque[object] = deque()
         self._work_ready = asyncio.Event()
@@ -139,10 +180,11 @@ class RaftNode:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.peers.close()
-        for future in self._clients.values():
-            if not future.done():
-                future.set_result(ErrorReply(TIMEOUT))
-        self._clients.clear()
+        if self._fsync_pool is not None:
+            self._fsync_pool.shutdown(wait=True)
+        waiting, self._clients = self._clients, {}
+        for answer in waiting.values():
+            answer(ErrorReply(TIMEOUT))
 
     # -- inputs --------------------------------------------------------------------
     def step(self, event: RaftInput) -> None:
@@ -155,55 +197,171 @@ class RaftNode:
         self._queue(actions)
 
     def receive(self, sender: str, message: Message) -> None:
-        """A peer message arrived."""
-        self.step(Received(sender, message))
+        """A peer message arrived; stepped with the others of this loop turn."""
+        self._inbox.append(Received(sender, message))
+        self._schedule_flush()
 
     async def request(self, request: object, timeout_s: float | None = None) -> object:
-        """Ask the core (a Write, Read, ...); the reply value, or ErrorReply(TIMEOUT)."""
-        client = f"c{next(self._ids)}"
+        """Ask the core (a Write, Read, ...); the reply value, or None if none came in
+        time (or ErrorReply(TIMEOUT) when the node closes)."""
+        return await self.submit(request, timeout_s)
+
+    def submit(self, request: object, timeout_s: float | None = None) -> asyncio.Future[object]:
+        """Step a request into the core at the end of this loop turn; a future of its
+        reply value (None if no reply came within ``timeout_s``, default the request
+        timeout)."""
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._clients[client] = future
-        self.step(ClientRequest(client, request))
-        wait_s = timeout_s if timeout_s is not None else self.request_timeout_ms / 1000
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), wait_s)
-        except TimeoutError:
-            return None
-        finally:
-            self._clients.pop(client, None)
+
+        def answer(value: object) -> None:
+            if not future.done():
+                future.set_result(value)
+
+        self.submit_with(request, answer, timeout_s)
+        return future
+
+    def submit_with(
+        self, request: object, answer: Callable[[object], None], timeout_s: float | None = None
+    ) -> None:
+        """As :meth:`submit`, but ``answer(value)`` is called (once) with the reply value,
+        from the node's own loop turn: no future, no callback scheduled per request."""
+        client = f"c{next(self._ids)}"
+        self._clients[client] = answer
+        wait_ms = self.request_timeout_ms if timeout_s is None else int(timeout_s * 1000)
+        heapq.heappush(self._deadlines, (now_ms() + wait_ms, client))
+        self._inbox.append(ClientRequest(client, request))
+        self._schedule_flush()
+
+    def _expire_requests(self, now: int) -> None:
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, client = heapq.heappop(deadlines)
+            answer = self._clients.pop(client, None)
+            if answer is not None:
+                answer(None)
 
     # -- carrying out actions ------------------------------------------------------
     def _queue(self, actions: list[Action]) -> None:
         if not actions:
             return
         self._pending.extend(actions)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_handle = None
+        if self._inbox:
+            events, self._inbox = self._inbox, []
+            try:
+                self._pending.extend(self.core.step_many(events, now_ms()))
+            except RaftError as exc:  # pragma: no cover - messages and requests never raise
+                self._die(f"the core failed: {exc}")
         actions, self._pending = self._pending, []
         records = [a.record for a in actions if isinstance(a, Persist)]
         if records:
             try:
-                self.wal.append_many(records)  # type: ignore[arg-type]
+                if self.wal.write_many(records):  # type: ignore[arg-type]
+                    self._written_seq += 1
             except (RaftError, OSError) as exc:  # nothing may leave the node unpersisted
                 self._die(f"cannot write the log: {exc}")
-            self.failpoints.hit("after-persist-before-send")
+        seq = self._written_seq
+        if self.wal.fsync_policy != "always" or seq <= self._synced_seq:
+            self._durable_index = self.core.log.last_index
+        else:  # entries rewritten from an index on are not durable again until synced
+            for record in records:
+                if isinstance(record, LogAppend) and record.entries:
+                    first = record.entries[0].index - 1
+                    self._durable_index = min(self._durable_index, first)
+                elif isinstance(record, SnapshotRecord):
+                    self._durable_index = min(self._durable_index, record.meta.index)
+        ordered: list[Action] = []
+        for action in actions:
+            if isinstance(action, Send) and isinstance(action.message, AppendEntries):
+                self._send_early(action.to, action.message)
+            elif isinstance(action, Reply):
+                self._reply(action)  # depends on no record of this batch (module docstring)
+            elif isinstance(action, Apply):
+                work = action.command
+                need = seq
+                if isinstance(work, RunQuery) or (
+                    isinstance(work, ApplyEntry) and work.entry.index <= self._durable_index
+                ):
+                    need = 0
+                self._gate.append((need, work))
+            else:
+                ordered.append(action)
+        self._batches.append((seq, bool(records), ordered))
+        self._written_last_index = self.core.log.last_index
+        self._release()
+        self._start_sync()
+
+    def _send_early(self, to: str, message: AppendEntries) -> None:
+        """A leader's entries go out while its own copy is being synced (Raft allows
+        it: the leader applies and acknowledges only once its copy is durable too), but
+        the commit index they carry is capped at this node's durable log, so no
+        follower applies an entry before a majority holds it durably."""
+        if message.commit > self._durable_index:
+            message = dataclasses.replace(message, commit=self._durable_index)
+        self.peers.send(to, message)
+
+    def _start_sync(self) -> None:
+        """One fsync at a time, in a thread; it covers every write made before it."""
+        if self._syncing or self._written_seq <= self._synced_seq or self._closing:
+            return
+        if self._fsync_pool is None:
+            self._fsync_pool = ThreadPoolExecutor(1, thread_name_prefix="raft-fsync")
+        self._syncing = True
+        target = self._written_seq
+        last_index = self._written_last_index
+        loop = asyncio.get_running_loop()
+        job = self._fsync_pool.submit(self.wal.sync_data)
+
+        def done(job: ThreadFuture[None]) -> None:
+            loop.call_soon_threadsafe(self._synced, target, last_index, job)
+
+        job.add_done_callback(done)
+
+    def _synced(self, target: int, last_index: int, job: ThreadFuture[None]) -> None:
+        self._syncing = False
+        error = job.exception()
+        if error is not None:  # nothing may leave the node unsynced
+            self._die(f"cannot sync the log: {error}")
+        self.fsyncs += 1
+        self._synced_seq = target
+        self._durable_index = max(self._durable_index, last_index)
+        self._release()
+        self._start_sync()
+
+    def _release(self) -> None:
+        """Carry out, in order, the batches whose records are durable."""
+        batches = self._batches
+        while batches and batches[0][0] <= self._synced_seq:
+            _, persisted, actions = batches.popleft()
+            if persisted:
+                self.failpoints.hit("after-persist-before-send")
+            self._carry_out(actions)
+        gate = self._gate
+        if gate and gate[0][0] <= self._synced_seq:
+            while gate and gate[0][0] <= self._synced_seq:
+                self._work.append(gate.popleft()[1])
+            self._work_ready.set()
+        self.peers.flush()
+        if self.core.config != self._config_seen:
+            self._config_changed()
+
+    def _reply(self, action: Reply) -> None:
+        answer = self._clients.pop(action.client, None)
+        if answer is not None:
+            answer(action.value)
+
+    def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Send):
                 self.peers.send(action.to, action.message)  # type: ignore[arg-type]
-            elif isinstance(action, Apply):
-                self._work.append(action.command)
-                self._work_ready.set()
-            elif isinstance(action, Reply):
-                future = self._clients.get(action.client)
-                if future is not None and not future.done():
-                    future.set_result(action.value)
             elif isinstance(action, Emit):
                 self._emit(action.event)
-        if self.core.config != self._config_seen:
-            self._config_changed()
 
     # -- membership ----------------------------------------------------------------
     def address_of(self, node: str) -> str | None:
@@ -280,8 +438,10 @@ class RaftNode:
     async def _tick_loop(self) -> None:
         interval = self.options.tick_ms / 1000
         while True:
-            self._queue(self.core.tick(now_ms()))
+            now = now_ms()
+            self._queue(self.core.tick(now))
             self.wal.tick()
+            self._expire_requests(now)
             await asyncio.sleep(interval)
 
     async def _apply_loop(self) -> None:
@@ -308,8 +468,11 @@ class RaftNode:
             results = await self.sm.apply(entries)
             if any(isinstance(e.data, bytes) for e in entries):
                 self.failpoints.hit("after-apply-before-reply")
-            for entry, result in zip(entries, results, strict=True):
-                self.step(Applied(entry.index, result))
+            done = [Applied(e.index, r) for e, r in zip(entries, results, strict=True)]
+            try:
+                self._queue(self.core.step_many(done, now_ms()))
+            except RaftError as exc:  # Applied out of order: a driver bug
+                self._die(f"the core refused the applied entries: {exc}")
             if any(isinstance(e.data, bytes) and NODES_KEY in e.data for e in entries):
                 await self.refresh_addresses()
         elif isinstance(first, ApplySnapshot):
@@ -374,6 +537,7 @@ class RaftNode:
             ("min_replicas_to_write", core.min_replicas_to_write),
             ("min_replicas_max_lag", core.min_replicas_max_lag_s),
             ("snapshots_taken", self.snapshots_taken),
+            ("log_fsyncs", self.fsyncs),
             ("pending_requests", len(self._clients)),
         ]
         role = core.role

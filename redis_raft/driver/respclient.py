@@ -26,6 +26,25 @@ class LinkError(RaftError):
     """A connection to another server failed, closed, or timed out."""
 
 
+def _skip_expected(pending: deque[asyncio.Future[Frame] | bytes], data: bytes) -> bytes:
+    """Drop the expected replies at the start of ``data`` (the parser holds nothing)."""
+    pos = 0
+    while pending:
+        head = pending[0]
+        if type(head) is not bytes or not data.startswith(head, pos):
+            break
+        pos += len(head)
+        pending.popleft()
+    return data[pos:] if pos else data
+
+
+def _retrieve(futures: list[asyncio.Future[Frame]]) -> None:
+    """Mark the failures of abandoned futures as seen (no "never retrieved" warning)."""
+    for future in futures:
+        if future.done() and not future.cancelled():
+            future.exception()
+
+
 class RespClient:
     """One connection to ``host:port``; create with :meth:`connect`."""
 
@@ -35,7 +54,9 @@ class RespClient:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._parser = ReplyParser()
-        self._pending: deque[asyncio.Future[Frame]] = deque()
+        self._pending: deque[asyncio.Future[Frame] | bytes] = deque()
+        """Who gets each coming reply: a future, or the exact bytes of a reply that is
+        expected and dropped (:meth:`send_skipping`)."""
         self._read_task: asyncio.Task[None] | None = None
         self.closed = False
         self.error: str | None = None
@@ -100,6 +121,20 @@ class RespClient:
         self._writer.write(data)
         return futures
 
+    def send_skipping(self, data: bytes, expected: list[bytes]) -> asyncio.Future[Frame]:
+        """Write requests whose replies are ``expected`` (exact bytes, such as
+        ``+QUEUED``) and dropped, then one more: the future of that last reply. Replies
+        equal to what is expected are skipped without being parsed (a batch's MULTI
+        ``+OK`` and ``+QUEUED`` lines); any other reply in their place is parsed and
+        dropped too, so a caller must judge by the last reply (``EXEC``'s)."""
+        if self.closed or self._writer is None:
+            raise LinkError(f"connection to {self.address} is closed ({self.error or 'closed'})")
+        future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self._pending.extend(expected)
+        self._pending.append(future)
+        self._writer.write(data)
+        return future
+
     def write_raw(self, data: bytes) -> None:
         """Write requests whose replies nobody waits for (they are read and dropped)."""
         if self.closed or self._writer is None:
@@ -124,12 +159,32 @@ class RespClient:
         if not commands:
             return []
         data = b"".join(encode_command(*c) for c in commands)
-        futures = self.send_raw(data, len(commands))
+        return await self.wait_all(self.send_raw(data, len(commands)), timeout_s)
+
+    async def wait_all(
+        self, futures: list[asyncio.Future[Frame]], timeout_s: float | None = 5.0
+    ) -> list[Frame]:
+        """The replies of requests sent with :meth:`send_raw`, in order.
+
+        Replies come in order, so waiting for the last one is waiting for them all.
+        """
+        if not futures:
+            return []
+        last = futures[-1]
         try:
-            return list(await asyncio.wait_for(asyncio.gather(*futures), timeout_s))
+            if timeout_s is None:
+                await asyncio.shield(last)
+            else:
+                async with asyncio.timeout(timeout_s):
+                    await asyncio.shield(last)
         except TimeoutError:
             self._fail(f"no reply from {self.address} within {timeout_s}s")
+            _retrieve(futures)
             raise LinkError(f"no reply from {self.address} within {timeout_s}s") from None
+        except LinkError:
+            _retrieve(futures)
+            raise
+        return [f.result() for f in futures]
 
     async def drain(self) -> None:
         """Wait until the transport's buffer is below its high-water mark."""
@@ -158,10 +213,15 @@ class RespClient:
                 if not data:
                     self._fail("connection closed by server")
                     return
+                pending = self._pending
+                if pending and type(pending[0]) is bytes and not self._parser.buffered:
+                    data = _skip_expected(pending, data)
                 self._parser.feed(data)
                 while (frame := self._parser.next_frame()) is not NEED_DATA:
-                    if self._pending:
-                        future = self._pending.popleft()
+                    if pending:
+                        future = pending.popleft()
+                        if isinstance(future, bytes):
+                            continue  # an expected reply that differs: dropped
                         if not future.done():
                             future.set_result(frame)
                     elif isinstance(frame, SimpleError):
@@ -179,8 +239,9 @@ class RespClient:
         self.error = reason
         while self._pending:
             future = self._pending.popleft()
-            if not future.done():
+            if not isinstance(future, bytes) and not future.done():
                 future.set_exception(LinkError(f"{self.address}: {reason}"))
+                future.exception()  # seen: a waiter still gets it; nobody is warned
         if self._writer is not None:
             with contextlib.suppress(Exception):
                 self._writer.close()
