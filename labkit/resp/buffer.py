@@ -51,6 +51,20 @@ class Buffer:
             return -1
         return at - self._pos
 
+    @property
+    def data(self) -> bytearray:
+        """The underlying bytes (read from :attr:`position` on); do not modify."""
+        return self._buf
+
+    @property
+    def position(self) -> int:
+        return self._pos
+
+    def skip(self, n: int) -> None:
+        """Advance the read position by ``n`` bytes."""
+        self._pos += n
+        self._scanned = 0
+
     def peek(self, offset: int) -> int:
         return self._buf[self._pos + offset]
 

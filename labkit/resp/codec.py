@@ -149,6 +149,10 @@ class RequestParser:
 
     def _next(self) -> Request | NeedData:
         buf = self._buf
+        if not self._multibulk and self.authenticated:
+            whole = self._whole_request()
+            if whole is not None:
+                return whole
         while len(buf):
             if not self._multibulk:
                 if buf.peek(0) != ord("*"):
@@ -166,6 +170,40 @@ class RequestParser:
                 return Request(tuple(args))
             return NEED_DATA
         return NEED_DATA
+
+    def _whole_request(self) -> Request | None:
+        """The fast path: a complete, well-formed multibulk request already in the buffer,
+        read in one go; None (nothing consumed) for anything else, which the step-by-step
+        parser below then handles, errors and partial requests included."""
+        data = self._buf.data
+        pos = self._buf.position
+        if pos >= len(data) or data[pos] != 42:  # '*'
+            return None
+        cr = data.find(b"\r", pos, pos + 24)
+        if cr < 0 or data[cr + 1 : cr + 2] != b"\n":
+            return None
+        count = _small_number(data[pos + 1 : cr])
+        if count is None or count == 0 or count > self.max_multibulk_len:
+            return None
+        at = cr + 2
+        args: list[bytes] = []
+        max_bulk = self.max_bulk_len
+        for _ in range(count):
+            if data[at : at + 1] != b"$":
+                return None
+            cr = data.find(b"\r", at, at + 24)
+            if cr < 0 or data[cr + 1 : cr + 2] != b"\n":
+                return None
+            size = _small_number(data[at + 1 : cr])
+            if size is None or size > max_bulk:
+                return None
+            start = cr + 2
+            at = start + size + 2
+            if at > len(data):
+                return None
+            args.append(bytes(data[start : start + size]))
+        self._buf.skip(at - pos)
+        return Request(tuple(args))
 
     def _inline(self) -> Request | NeedData:
         buf = self._buf
@@ -230,6 +268,14 @@ class RequestParser:
             self._bulk_len = -1
             self._remaining -= 1
         return True
+
+
+def _small_number(digits: bytearray) -> int | None:
+    """A count or length in its canonical form (what ``string2ll`` accepts, without a
+    sign), or None: the fast path leaves everything else to the step-by-step parser."""
+    if not digits.isdigit() or (digits[0] == 48 and len(digits) > 1):  # no leading zero
+        return None
+    return int(digits)
 
 
 def _c_char(byte: int) -> str:

@@ -102,6 +102,28 @@ def test_request_shaped_garbage_parses_or_raises(data: bytes, chunk: int) -> Non
         pass
 
 
+def _outcome(data: bytes, chunk: int) -> tuple[list[tuple[bytes, ...]], str | None]:
+    """The requests parsed and the error met, feeding ``data`` in ``chunk``-byte pieces."""
+    parser = RequestParser(max_inline_len=32)
+    parsed: list[tuple[bytes, ...]] = []
+    try:
+        for i in range(0, len(data), chunk):
+            parser.feed(data[i : i + chunk])
+            for request in parser:
+                parsed.append(request.args)
+    except RespProtocolError as exc:
+        return parsed, exc.message
+    return parsed, None
+
+
+@settings(max_examples=1000)
+@given(st.lists(tokens, max_size=50).map(b"".join))
+def test_whole_buffer_fast_path_agrees_with_byte_by_byte(data: bytes) -> None:
+    # Fed whole, complete requests take the one-go path; fed a byte at a time, every one
+    # goes through the step-by-step parser. Both must see the same requests and errors.
+    assert _outcome(data, max(1, len(data))) == _outcome(data, 1)
+
+
 REDIS_ERRORS = [
     (b"*x\r\n", "Protocol error: invalid multibulk length"),
     (b"*3000000000\r\n", "Protocol error: invalid multibulk length"),
