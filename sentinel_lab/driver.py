@@ -47,18 +47,14 @@ __all__ = ["PublishHook", "SentinelDriver", "now_ms"]
 PublishHook = Callable[[str, str], None]
 """Publishes an event on our own port: ``(channel, message)``."""
 
-_TICK_MIN_S = 1 / 19  # Redis runs the sentinel timer at a random hz of 10..19
-_TICK_MAX_S = 1 / 10
-
-
-import os as _os
-_TRACE = _os.environ.get("SENTINEL_LAB_TRACE")
-
-
-def _trace(kind: str, detail: str) -> None:
-    if _TRACE:
-        with open(_TRACE + "." + str(_os.getpid()), "a") as f:
-            f.write(f"{time.time_ns() // 1000} {kind} {detail}\n")
+_HZ_MIN = 10
+"""Redis runs the sentinel timer every 1/hz s, with hz drawn from 10..19 after each run
+(``CONFIG_DEFAULT_HZ + rand() % CONFIG_DEFAULT_HZ``) to keep sentinels out of step."""
+_DEADLINE_SLACK_MS = 1
+"""Wake this long after a core deadline, so that the core's whole-ms clock has passed it."""
+_DRAIN_YIELDS = 3
+"""Loop turns given to the links before each timer run: data read in the turn the timer
+fired reaches the core through the link's task one or two turns later."""
 
 
 def now_ms() -> int:
@@ -109,14 +105,31 @@ class SentinelDriver:
 
     # -- running ---------------------------------------------------------------------------
     async def run(self) -> None:
-        """Tick the core until :meth:`stop`."""
+        """Tick the core until :meth:`stop`: every 1/hz s as Redis does, and also at the
+        core's next failover deadline when that comes sooner."""
         self.tick()
         while not self._stopping.is_set():
-            delay = self.rng.uniform(_TICK_MIN_S, _TICK_MAX_S)
+            delay = self.next_delay_s(now_ms())
             try:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             except TimeoutError:
+                # Let the links handle what has arrived first: when this process was
+                # descheduled, a peer's vote request may be waiting in a socket along
+                # with the timer, and voting before the timer run keeps us from
+                # starting a failover of our own in the same epoch (as a C Sentinel,
+                # which reads it sooner, would not).
+                for _ in range(_DRAIN_YIELDS):
+                    await asyncio.sleep(0)
                 self.tick()
+
+    def next_delay_s(self, now: int) -> float:
+        """Seconds until the next timer run: 1/hz with hz drawn from 10..19, or less to
+        meet :meth:`SentinelCore.next_deadline_ms`."""
+        delay_ms = 1000 / (_HZ_MIN + self.rng.randrange(_HZ_MIN))
+        deadline = self.core.next_deadline_ms(now)
+        if deadline is not None:
+            delay_ms = min(delay_ms, deadline - now + _DEADLINE_SLACK_MS)
+        return delay_ms / 1000
 
     def stop(self) -> None:
         """Make :meth:`run` return."""
@@ -131,9 +144,7 @@ class SentinelDriver:
 
     def tick(self) -> None:
         """One run of the Sentinel timer, plus the links' command timeouts and scripts."""
-        _trace("tick", "")
         self.execute(self.core.tick(now_ms()))
-        _trace("tickend", "")
         self.scripts.run_due()
         for link in [*self._cmd.values(), *self._pubsub.values(), *self._peers.values()]:
             link.check_timeouts()
@@ -145,7 +156,6 @@ class SentinelDriver:
             self._queued.append(event)
             return
         self._in_step = True
-        _trace("step", repr(event)[:150])
         try:
             self.execute(self.core.step(event, now_ms()))
             while self._queued:
@@ -155,7 +165,6 @@ class SentinelDriver:
 
     def request(self, client: str, request: object) -> object:
         """Ask the core on behalf of a client; return its answer (None if it gave none)."""
-        _trace("request", repr(request)[:150])
         actions = self.core.step(ClientRequest(client, request), now_ms())
         answer: object = None
         rest: list[Action] = []
@@ -165,7 +174,6 @@ class SentinelDriver:
             else:
                 rest.append(action)
         self.execute(rest)
-        _trace("answered", repr(answer)[:100])
         return answer
 
     def sync_clock(self) -> None:
@@ -175,22 +183,31 @@ class SentinelDriver:
 
     # -- actions -----------------------------------------------------------------------------
     def execute(self, actions: Iterable[Action]) -> None:
-        """Carry out actions in order."""
+        """Carry out actions in order, with one difference: successive config saves are
+        made once, with the last state, before the next command or message leaves (or at
+        the end). Nothing is sent before the state that preceded it is on disk, as in
+        Redis, but a failover start (new epoch, then our own vote) costs one fsync
+        instead of two before its vote requests go out."""
+        pending: SentinelState | None = None
         for action in actions:
-            _trace("act", repr(action)[:150] if not isinstance(action, Persist) else "persist")
             if isinstance(action, Persist):
                 if isinstance(action.record, SentinelState):
-                    self.persist(action.record)
-                _trace("persisted", "")
+                    pending = action.record
             elif isinstance(action, Emit):
                 stamped = self.out.event(action.event)
                 if stamped.level != "." and self.publish is not None:
                     payload = " ".join(p for p in (stamped.instance, stamped.details) if p)
                     self.publish(stamped.name, payload)
-            elif isinstance(action, RedisCommand):
-                self._command(action.target, action.args)
-            elif isinstance(action, Send):
-                self._send(action.to, action.message)
+            elif isinstance(action, RedisCommand | Send):
+                if pending is not None:
+                    self.persist(pending)
+                    pending = None
+                if isinstance(action, RedisCommand):
+                    self._command(action.target, action.args)
+                else:
+                    self._send(action.to, action.message)
+        if pending is not None:
+            self.persist(pending)
 
     def persist(self, state: SentinelState) -> bool:
         """Rewrite sentinel.conf for ``state``; False (and a log line) if that failed."""

@@ -18,6 +18,7 @@ Module map (one concern each):
 ``election``   ODOWN, asking peers, votes, leader
 ``selection``  choosing the replica to promote
 ``failover``   the failover state machine
+``wakeup``     deadlines the driver also runs the timer at
 ``discovery``  processing hellos
 ``query``      SENTINEL MASTERS/MASTER/... field lists
 ``admin``      SENTINEL MONITOR/REMOVE/RESET/SET

@@ -13,6 +13,7 @@ __all__ = [
     "force_hello_update",
     "hello_for",
     "send_hello",
+    "send_hellos_now",
     "send_ping",
     "send_slaveof",
 ]
@@ -70,6 +71,15 @@ def force_hello_update(ctx: Context, master: Master) -> None:
     for item in items:
         if item.last_pub_ms >= step:
             item.last_pub_ms -= step
+
+
+def send_hellos_now(ctx: Context, master: Master) -> None:
+    """Our hello about ``master`` to every connected instance and sentinel at once (Redis
+    makes them due and sends them at its next timer run); the others stay due."""
+    force_hello_update(ctx, master)
+    items: list[Instance | Peer] = [master, *master.replicas.values(), *master.sentinels.values()]
+    for item in items:
+        send_hello(ctx, item, master)
 
 
 def send_slaveof(ctx: Context, item: Instance, host: str | None, port: int | None) -> bool:

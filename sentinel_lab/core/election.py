@@ -56,11 +56,12 @@ def ask_master_state(ctx: Context, master: Master, *, forced: bool) -> None:
         )
 
 
-def on_is_master_down_reply(ctx: Context, sender: str, reply: IsMasterDownReply) -> None:
-    """Record a sentinel's answer (and its vote, if it gave one)."""
+def on_is_master_down_reply(ctx: Context, sender: str, reply: IsMasterDownReply) -> Master | None:
+    """Record a sentinel's answer (and its vote, if it gave one); the master it is
+    about, or None if we do not monitor it."""
     master = find_master_by_addr(ctx, reply.master_ip, reply.master_port)
     if master is None:
-        return
+        return None
     for peer in master.sentinels.values():
         if peer.addr != sender:
             continue
@@ -69,6 +70,7 @@ def on_is_master_down_reply(ctx: Context, sender: str, reply: IsMasterDownReply)
         if reply.leader is not None:
             peer.leader = reply.leader
             peer.leader_epoch = reply.leader_epoch
+    return master
 
 
 def vote_leader(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sentinel_lab.core.commands import force_hello_update, send_slaveof
+from sentinel_lab.core.commands import send_hellos_now, send_slaveof
 from sentinel_lab.core.context import NOTICE, WARNING, Context
 from sentinel_lab.core.election import get_leader
 from sentinel_lab.core.instances import FailoverState, Link, Master, ReconfState, Replica
@@ -132,7 +132,9 @@ def _wait_promotion(ctx: Context, master: Master, links: dict[str, Link]) -> Non
 
 def promotion_observed(ctx: Context, master: Master, replica: Replica) -> bool:
     """The promoted replica reported role master: take the failover epoch as the
-    config epoch and start reconfiguring the replicas. False if not our promotion."""
+    config epoch, start reconfiguring the replicas and send our hellos, which carry
+    the new address and epoch, right away (Redis: at its next timer run). False if
+    not our promotion."""
     if not (
         replica.promoted
         and master.failover_in_progress
@@ -145,7 +147,7 @@ def promotion_observed(ctx: Context, master: Master, replica: Replica) -> bool:
     ctx.emit(WARNING, "+promoted-slave", replica, master=master)
     ctx.emit(WARNING, "+failover-state-reconf-slaves", master)
     ctx.client_reconfig(master, "leader", (master.host, master.port), (replica.host, replica.port))
-    force_hello_update(ctx, master)
+    send_hellos_now(ctx, master)
     return True
 
 

@@ -14,6 +14,7 @@ from sentinel_lab.core.table import add_replica
 
 __all__ = [
     "check_sdown",
+    "info_period_for",
     "master_looks_sane",
     "on_info",
     "on_ping_reply",
@@ -50,12 +51,7 @@ def send_periodic(ctx: Context, item: Instance | Peer, master: Master) -> None:
         return
     timing = ctx.timing
     now = ctx.now
-    if isinstance(item, Replica) and (
-        master.o_down or master.failover_in_progress or item.master_link_down_ms != 0
-    ):
-        info_period = timing.info_period_fast_ms
-    else:
-        info_period = timing.info_period_ms
+    info_period = info_period_for(ctx, item, master)
     ping_period = timing.ping_period_for(item.down_after_ms)
     if (
         not isinstance(item, Peer)
@@ -69,6 +65,16 @@ def send_periodic(ctx: Context, item: Instance | Peer, master: Master) -> None:
         send_ping(ctx, item)
     if now - item.last_pub_ms > timing.publish_period_ms:
         send_hello(ctx, item, master)
+
+
+def info_period_for(ctx: Context, item: Instance | Peer, master: Master) -> int:
+    """How often ``item`` gets INFO: every second for a replica of an ODOWN or
+    failing-over master, or whose own master link is down; else the INFO period."""
+    if isinstance(item, Replica) and (
+        master.o_down or master.failover_in_progress or item.master_link_down_ms != 0
+    ):
+        return ctx.timing.info_period_fast_ms
+    return ctx.timing.info_period_ms
 
 
 def on_ping_reply(ctx: Context, link: Link, value: object) -> None:

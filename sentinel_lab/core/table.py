@@ -124,13 +124,20 @@ def reset_master_and_change_address(
     ctx: Context, master: Master, host: str, port: int, links: dict[str, Link]
 ) -> None:
     """Point ``master`` at ``host:port``: the old address becomes a replica, the
-    replicas are re-added (except the new master), and the config is flushed."""
+    replicas are re-added (except the new master), and the config is flushed.
+
+    Not Redis: the link to the new address may open at the next timer run. Redis keeps
+    the time of its last attempt at the old address, so the first connection can wait
+    up to a second, and with down-after at 1 s the new master can then look SDOWN (and,
+    with the others' still-fresh "down" answers, ODOWN) for an instant.
+    """
     new = (host.lower(), port)
     keep = [(r.host, r.port) for r in master.replicas.values() if (r.host.lower(), r.port) != new]
     if (master.host.lower(), master.port) != new:
         keep.append((master.host, master.port))
     reset_master(ctx, master, keep_sentinels=True, links=links)
     master.host, master.port = host, port
+    master.link.last_reconnect_ms = None
     master.config = replace(master.config, host=host, port=port)
     master.o_down_since_ms = master.s_down_since_ms = 0
     for r_host, r_port in keep:

@@ -30,6 +30,16 @@ pytestmark = [pytest.mark.realredis, pytest.mark.slow]
 MASTER = "mymaster"
 DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 10_000
+MIXED_DOWN_AFTER_MS = 1500
+"""The mixed-quorum test counts failovers, so it keeps down-after above the 1 s reconnect
+period: at 1 s a real Sentinel can fail over the new master a second time. After
++switch-master it resets the master's PING clock but keeps the time of its last
+reconnect attempt at the old address, so its first PING to the new master can come
+more than down-after later: +sdown, then +odown with the others' "down" answers about
+the old address (still fresh), and a new failover. Measured at 1 s: 1 run in 18 with
+three real Sentinels, about 1 in 10 with our quicker promotion (it no longer waits for
+timer runs) beside real ones, none with ours alone (we connect to the new address at
+once)."""
 _FAST_SYNC = [("repl-diskless-sync-delay", 0)]
 
 
@@ -49,12 +59,17 @@ def _group(lab: Lab, prefix: str) -> ReplicationGroup:
 
 
 def _sentinels(
-    lab: Lab, group: ReplicationGroup, prefix: str, real: int, ours: int
+    lab: Lab,
+    group: ReplicationGroup,
+    prefix: str,
+    real: int,
+    ours: int,
+    down_after_ms: int = DOWN_AFTER_MS,
 ) -> list[RedisProcess]:
     options = {
         "master_name": MASTER,
         "quorum": 2,
-        "down_after_ms": DOWN_AFTER_MS,
+        "down_after_ms": down_after_ms,
         "failover_timeout_ms": FAILOVER_TIMEOUT_MS,
     }
     procs: list[RedisProcess] = []
@@ -163,17 +178,37 @@ def _failover(lab: Lab, prefix: str, *, real: int, ours: int) -> tuple[list[Sequ
     procs = _sentinels(lab, group, prefix, real, ours)
     wait_discovered(procs, replicas=2)
     old = (group.master.host, group.master.port)
-    time.sleep(0.2)  # let a hello round pass: the logs before the kill are left out
     kill_ns = time.time_ns()
+    since_ns = kill_ns - kill_ns % 1_000_000  # log lines carry whole milliseconds
     started = time.monotonic()
     group.master.kill()
     wait_switched(procs, old)
     wait_logged(procs, "+switch-master")
     elapsed = time.monotonic() - started
-    time.sleep(0.3)  # the +slave lines after the switch
+    wait_until(  # the +slave lines that follow the switch, one per replica
+        lambda: all(sequence_of(p, since_ns).replicas["+slave"] >= 2 for p in procs),
+        timeout_s=10,
+        what="+slave lines after +switch-master",
+    )
     for proc in procs:
         print(f"{proc.name}: {phase_times(proc, kill_ns)}")
-    return [sequence_of(p, kill_ns - 1_000_000) for p in procs], elapsed
+    return [sequence_of(p, since_ns) for p in procs], elapsed
+
+
+def _one_candidate(lab: Lab, prefix: str, *, real: int, ours: int) -> tuple[list[Sequence], float]:
+    """A failover with a single candidate. Two sentinels that start in the same moment
+    both run for leader (each logs +try-failover; one wins, the other follows its
+    switch): legal in Redis, and it changes the loser's sequence. It happened in about 1
+    of 10 of our failovers and fewer of Redis's on this machine; such a run is repeated,
+    up to three times."""
+    duels: list[list[str]] = []
+    for attempt in range(3):
+        sequences, elapsed = _failover(lab, f"{prefix}{attempt}", real=real, ours=ours)
+        candidates = [s.name for s in sequences if "+try-failover" in s.ordered]
+        if len(candidates) == 1:
+            return sequences, elapsed
+        duels.append(candidates)
+    pytest.fail(f"every {prefix} failover had more than one candidate: {duels}")
 
 
 def phase_times(proc: RedisProcess, kill_ns: int) -> str:
@@ -194,18 +229,21 @@ def _by_role(sequences: list[Sequence]) -> tuple[Sequence, list[Sequence]]:
 
 
 def _shape(seq: Sequence) -> tuple[tuple[str, ...], Counter[str]]:
-    """A sequence without the two events whose presence depends on timing in real Redis
-    too: a follower's ``+odown`` (it may take the new configuration from a hello first)
-    and the leader's ``-odown`` (the others, once switched, answer "not down" about the
-    old address, before or after the replicas are reconfigured)."""
+    """A sequence without the events whose presence or place depends on timing in real
+    Redis too: a follower's ``+odown`` (it may take the new configuration from a hello
+    first) and ``+sdown`` (a sentinel votes whether or not it sees the master down yet,
+    and our leader asks as soon as it reaches ODOWN, often before the third sentinel's
+    down-after has passed), and the leader's ``-odown`` (the others, once switched,
+    answer "not down" about the old address, before or after the replicas are
+    reconfigured)."""
     if seq.leader:
         return tuple(n for n in seq.ordered if n != "-odown"), seq.replicas
-    return tuple(n for n in seq.ordered if n != "+odown"), seq.replicas
+    return tuple(n for n in seq.ordered if n not in ("+odown", "+sdown")), seq.replicas
 
 
 def test_event_sequences_match_a_real_failover(redis_lab: Lab) -> None:
-    real, real_s = _failover(redis_lab, "real", real=3, ours=0)
-    ours, ours_s = _failover(redis_lab, "ours", real=0, ours=3)
+    real, real_s = _one_candidate(redis_lab, "real", real=3, ours=0)
+    ours, ours_s = _one_candidate(redis_lab, "ours", real=0, ours=3)
     print(f"\nkill -> +switch-master everywhere: real {real_s:.2f}s, ours {ours_s:.2f}s")
     real_leader, real_others = _by_role(real)
     our_leader, our_others = _by_role(ours)
@@ -227,7 +265,9 @@ def _last_epoch(proc: RedisProcess) -> int:
 @pytest.mark.parametrize(("real", "ours"), [(2, 1), (1, 2)], ids=["2-real-1-ours", "1-real-2-ours"])
 def test_mixed_quorum_fails_over_exactly_once(redis_lab: Lab, real: int, ours: int) -> None:
     group = _group(redis_lab, "mix")
-    procs = _sentinels(redis_lab, group, "mix", real=real, ours=ours)
+    procs = _sentinels(
+        redis_lab, group, "mix", real=real, ours=ours, down_after_ms=MIXED_DOWN_AFTER_MS
+    )
     wait_discovered(procs, replicas=2)
     old = (group.master.host, group.master.port)
     group.master.kill()
