@@ -189,6 +189,8 @@ class ClusterCore:
     def _finish(self) -> list[Action]:
         """clusterBeforeSleep: failover handling, state update, then save before sending."""
         ctx = self.ctx
+        if not ctx.todo:
+            return ctx.take_output(None)  # the common case: nothing deferred
         if ctx.todo & Todo.HANDLE_MANUALFAILOVER:
             ctx.todo &= ~(Todo.HANDLE_MANUALFAILOVER | Todo.HANDLE_FAILOVER)
             if ctx.myself.is_slave:

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from gossip_cluster.config import ClusterConfig
 from gossip_cluster.core.inputs import CloseLink
 from gossip_cluster.core.quorum import needed_quorum
-from gossip_cluster.core.table import ClusterNode, F, NodeTable
-from gossip_cluster.wire.constants import ClusterState, MessageFlag, NodeFlag
+from gossip_cluster.core.table import ClusterNode, F, NodeTable, wire_flags
+from gossip_cluster.wire.constants import ClusterState, MessageFlag
 from gossip_cluster.wire.messages import Header, Message
 from gossip_cluster.wire.slots import SlotBitmap
 from labkit.actions import Action, Emit, Persist, RedisCommand, Send
@@ -168,6 +168,8 @@ class Context:
         """migrating_slots_to: slot -> the node its keys are moving to."""
         self.importing: dict[int, str] = {}
         """importing_slots_from: slot -> the node its keys come from."""
+        self._header_key: tuple[object, ...] = ()
+        self._header: Header | None = None
         self.blacklist: dict[str, int] = {}
         """nodes_black_list: node name -> when (ms) CLUSTER FORGET stops refusing it."""
 
@@ -267,7 +269,8 @@ class Context:
             actions.append(Persist(record, sync=bool(self.todo & Todo.FSYNC_CONFIG)))
         actions += self.out
         self.out = []
-        self.todo &= ~(Todo.SAVE_CONFIG | Todo.FSYNC_CONFIG)
+        if self.todo:
+            self.todo &= ~(Todo.SAVE_CONFIG | Todo.FSYNC_CONFIG)
         return actions
 
     # -- the header every message starts with ----------------------------------------------
@@ -279,7 +282,24 @@ class Context:
             master = self.table.get(me.slaveof) or me
         if me.is_master and self.mf.end_ms:
             mflags |= MessageFlag.PAUSED
-        return Header(
+        key = (
+            me.name,
+            me.port,
+            self.current_epoch,
+            master.config_epoch,
+            self.repl_offset,
+            master.slots,
+            me.slaveof,
+            self.announce_ip,
+            me.pport,
+            me.cport,
+            me.flags,
+            self.state,
+            mflags,
+        )
+        if key == self._header_key and self._header is not None:
+            return self._header  # headers are frozen: the step's pings share one
+        header = Header(
             sender=me.name,
             port=me.port,
             current_epoch=self.current_epoch,
@@ -290,7 +310,9 @@ class Context:
             myip=self.announce_ip,
             pport=me.pport,
             cport=me.cport,
-            flags=NodeFlag(me.flags),
+            flags=wire_flags(me.flags),
             state=self.state,
             mflags=mflags,
         )
+        self._header_key, self._header = key, header
+        return header

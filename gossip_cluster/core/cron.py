@@ -42,12 +42,15 @@ def cron(ctx: Context) -> None:
     config = ctx.config
     now = ctx.now
     timeout = config.node_timeout_ms
+    handshake_timeout = config.handshake_timeout_ms
     table = ctx.table
     ctx.stats_pfail_nodes = 0
     for node in list(table.nodes.values()):
-        _reconnect(ctx, node, config.handshake_timeout_ms)
+        flags = node.flags
+        if flags & (F.MYSELF | F.NOADDR | F.PFAIL | F.HANDSHAKE) or node.link_ctime is None:
+            _reconnect(ctx, node, handshake_timeout)  # the common case has nothing to do
     if ctx.iteration % 10 == 0:
-        names = list(table.nodes)
+        names = table.names()
         best: ClusterNode | None = None
         for _ in range(5):
             this = table.nodes[ctx.rng.choice(names)]
@@ -62,30 +65,30 @@ def cron(ctx: Context) -> None:
     update = False
     myself = table.myself
     mf = ctx.mf
+    half = timeout // 2
     for node in list(table.nodes.values()):
         if node.flags & (F.MYSELF | F.NOADDR | F.HANDSHAKE):
             continue
-        ping_delay = now - node.ping_sent
+        ping_sent = node.ping_sent
+        link_ctime = node.link_ctime
+        if ping_sent == 0:
+            if link_ctime is not None and now - node.pong_received > half:
+                send_ping(ctx, node.link_address, MessageType.PING, node)
+                continue
+            if mf.end_ms and myself.is_master and mf.slave == node.name and link_ctime is not None:
+                send_ping(ctx, node.link_address, MessageType.PING, node)
+            continue
+        ping_delay = now - ping_sent
         data_delay = now - node.data_received
         if (
-            node.link_ctime is not None
-            and now - node.link_ctime > timeout
-            and node.ping_sent
-            and ping_delay > timeout // 2
-            and data_delay > timeout // 2
+            link_ctime is not None
+            and now - link_ctime > timeout
+            and ping_delay > half
+            and data_delay > half
         ):
             ctx.close_link(node)
-        if (
-            node.link_ctime is not None
-            and node.ping_sent == 0
-            and now - node.pong_received > timeout // 2
-        ):
-            send_ping(ctx, node.link_address, MessageType.PING, node)
-            continue
         if mf.end_ms and myself.is_master and mf.slave == node.name and node.link_ctime is not None:
             send_ping(ctx, node.link_address, MessageType.PING, node)
-            continue
-        if node.ping_sent == 0:
             continue
         if min(ping_delay, data_delay) > timeout and not node.flags & (F.PFAIL | F.FAIL):
             node.flags |= F.PFAIL

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from gossip_cluster.core.context import Context, Level
 from gossip_cluster.core.failure import (
     add_failure_report,
@@ -10,8 +12,8 @@ from gossip_cluster.core.failure import (
     mark_failing_if_needed,
 )
 from gossip_cluster.core.quorum import gossip_wanted
-from gossip_cluster.core.table import ClusterNode, F
-from gossip_cluster.wire.constants import ExtensionType, MessageType, NodeFlag
+from gossip_cluster.core.table import ClusterNode, F, wire_flags
+from gossip_cluster.wire.constants import ExtensionType, MessageType
 from gossip_cluster.wire.messages import (
     Extension,
     ForgottenNodeExt,
@@ -33,9 +35,11 @@ __all__ = [
     "process_extensions",
     "process_gossip",
     "send_ping",
+    "wire_flags",
 ]
 
 _FAILING = F.FAIL | F.PFAIL
+_NO_GOSSIP = F.HANDSHAKE | F.NOADDR
 _KINDS: dict[MessageType, type[Ping] | type[Pong] | type[Meet]] = {
     MessageType.PING: Ping,
     MessageType.PONG: Pong,
@@ -44,50 +48,75 @@ _KINDS: dict[MessageType, type[Ping] | type[Pong] | type[Meet]] = {
 
 
 def gossip_entry(node: ClusterNode) -> GossipEntry:
-    """clusterSetGossipEntry: times go out in seconds."""
-    return GossipEntry(
-        nodename=node.name,
-        ping_sent=max(0, node.ping_sent // 1000),
-        pong_received=max(0, node.pong_received // 1000),
-        ip=node.ip,
-        port=node.port,
-        cport=node.cport,
-        flags=NodeFlag(node.flags),
-        pport=node.pport,
-    )
+    """clusterSetGossipEntry: times go out in seconds. The entry is kept on the node until
+    one of its fields changes (entries are frozen, so pings can share them)."""
+    entry: GossipEntry | None = node.gossip
+    if entry is None:
+        entry = node.gossip = GossipEntry(
+            nodename=node.name,
+            ping_sent=max(0, node.ping_sent // 1000),
+            pong_received=max(0, node.pong_received // 1000),
+            ip=node.ip,
+            port=node.port,
+            cport=node.cport,
+            flags=wire_flags(node.flags),
+            pport=node.pport,
+        )
+    return entry
 
 
 def build_ping(ctx: Context, kind: MessageType) -> Ping | Pong | Meet:
-    """A PING, PONG or MEET with max(3, N/10) random gossip entries plus every PFAIL node."""
+    """A PING, PONG or MEET with max(3, N/10) random gossip entries plus every PFAIL node.
+
+    As clusterSendPing: up to ``3 * wanted`` random picks (with replacement) among all
+    known nodes, skipping myself, PFAIL nodes (they follow), nodes in handshake or without
+    an address, disconnected nodes without slots, and nodes already in this message.
+    """
     table = ctx.table
     ctx.pings_sent += 1
-    stamp = ctx.pings_sent
-    freshnodes = len(table) - 2
-    wanted = gossip_wanted(len(table))
+    known = len(table)
+    freshnodes = known - 2
+    wanted = gossip_wanted(known)
     pfail_wanted = ctx.stats_pfail_nodes
     header: Header = ctx.header()
     entries: list[GossipEntry] = []
-    names = list(table.nodes)
+    nodes = table.nodes
+    names = table.names()
+    rng = ctx.rng
+    # rng.choice(names), inlined for a plain random.Random (the same draws, for less).
+    getrandbits = rng.getrandbits if type(rng) is random.Random else None
+    bits = known.bit_length()
     myself = table.myself
+    picked: set[str] = set()
     iterations = wanted * 3
     while freshnodes > 0 and len(entries) < wanted and iterations > 0:
         iterations -= 1
-        this = table.nodes[ctx.rng.choice(names)]
-        if this is myself or this.flags & F.PFAIL:
+        if getrandbits is None:
+            name = rng.choice(names)
+        else:
+            index = getrandbits(bits)
+            while index >= known:
+                index = getrandbits(bits)
+            name = names[index]
+        if name in picked:
+            continue  # already in this message (so none of the skips below applies)
+        this = nodes[name]
+        flags = this.flags
+        if this is myself or flags & F.PFAIL:
             continue
-        if this.flags & (F.HANDSHAKE | F.NOADDR) or (this.link_ctime is None and not this.slots):
+        if flags & _NO_GOSSIP or (this.link_ctime is None and not this.slots):
             freshnodes -= 1
             continue
-        if this.last_in_ping_gossip == stamp:
-            continue
-        entries.append(gossip_entry(this))
-        this.last_in_ping_gossip = stamp
+        entry = this.gossip
+        entries.append(gossip_entry(this) if entry is None else entry)
+        picked.add(name)
         freshnodes -= 1
     if pfail_wanted:
-        for node in table.nodes.values():
+        for node in nodes.values():
             if pfail_wanted <= 0:
                 break
-            if node.flags & (F.HANDSHAKE | F.NOADDR) or not node.flags & F.PFAIL:
+            flags = node.flags
+            if not flags & F.PFAIL or flags & _NO_GOSSIP:
                 continue
             entries.append(gossip_entry(node))
             pfail_wanted -= 1
@@ -122,12 +151,16 @@ def process_gossip(
 ) -> None:
     """clusterProcessGossipSection: failure reports, pong times, addresses, new nodes."""
     table = ctx.table
+    nodes = table.nodes
     myself = table.myself
+    now = ctx.now
+    reporter = sender is not None and sender.is_master
     for g in entries:
         gflags = int(g.flags)
-        node = table.get(g.nodename)
+        node = nodes.get(g.nodename)
         if node is not None:
-            if sender is not None and sender.is_master and node is not myself:
+            if reporter and node is not myself:
+                assert sender is not None
                 if gflags & _FAILING:
                     if add_failure_report(ctx, node, sender):
                         ctx.log(
@@ -135,14 +168,18 @@ def process_gossip(
                             f"Node {sender.name} reported node {node.name} as not reachable.",
                         )
                     mark_failing_if_needed(ctx, node)
-                elif del_failure_report(ctx, node, sender):
+                elif node.fail_reports and del_failure_report(ctx, node, sender):
                     ctx.log(
                         Level.VERBOSE,
                         f"Node {sender.name} reported node {node.name} is back online.",
                     )
-            if not gflags & _FAILING and node.ping_sent == 0 and not _reports(ctx, node):
+            if (
+                not gflags & _FAILING
+                and node.ping_sent == 0
+                and not (node.fail_reports and _reports(ctx, node))
+            ):
                 pongtime = g.pong_received * 1000
-                if pongtime <= ctx.now + 500 and pongtime > node.pong_received:
+                if pongtime <= now + 500 and pongtime > node.pong_received:
                     node.pong_received = pongtime
             if (
                 node.flags & _FAILING

@@ -175,7 +175,9 @@ def _ping_pong_meet(
             ctx.save(fsync=False)
             return
     if sender is not None:
-        sender.flags = (sender.flags & ~F.NOFAILOVER) | (int(header.flags) & F.NOFAILOVER)
+        flags = (sender.flags & ~F.NOFAILOVER) | (int(header.flags) & F.NOFAILOVER)
+        if flags != sender.flags:  # an assignment would drop the node's cached line and entry
+            sender.flags = flags
         if (
             isinstance(message, Ping)
             and not sender.in_handshake

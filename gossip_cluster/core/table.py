@@ -3,17 +3,43 @@
 Slots are kept as integer bitmaps (bit ``s`` = slot ``s``) on each node; a slot's owner
 is the one master whose bitmap holds it (clusterAddSlot/clusterDelSlot keep that true).
 Times are the core's ``now_ms``; 0 means "never".
+
+Two caches keep a large cluster's per-message work at Redis's O(gossip entries): a node
+remembers its nodes.conf line and its gossip entry, and forgets both whenever one of
+the fields they are made of is assigned (:meth:`ClusterNode.__setattr__`); the table
+keeps the list of node names that random picks choose from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from gossip_cluster.core.inputs import outbound_link
 from gossip_cluster.wire.constants import NodeFlag
 
-__all__ = ["ClusterNode", "F", "NodeTable"]
+__all__ = ["ClusterNode", "F", "NodeTable", "wire_flags"]
+
+_CACHED_FROM = frozenset(
+    {
+        "name",
+        "ip",
+        "port",
+        "cport",
+        "pport",
+        "hostname",
+        "flags",
+        "slaveof",
+        "ping_sent",
+        "pong_received",
+        "config_epoch",
+        "link_ctime",
+        "slots",
+    }
+)
+"""The fields a node's nodes.conf line and gossip entry are made of."""
+_set = object.__setattr__
 
 
 class F:
@@ -30,6 +56,17 @@ class F:
     MEET = int(NodeFlag.MEET)
     MIGRATE_TO = int(NodeFlag.MIGRATE_TO)
     NOFAILOVER = int(NodeFlag.NOFAILOVER)
+
+
+def wire_flags(flags: int) -> NodeFlag:
+    """``NodeFlag(flags)``, memoised (building an IntFlag is slow and the values are few)."""
+    flag = _WIRE_FLAGS.get(flags)
+    if flag is None:
+        flag = _WIRE_FLAGS[flags] = NodeFlag(flags)
+    return flag
+
+
+_WIRE_FLAGS: dict[int, NodeFlag] = {}
 
 
 @dataclass(slots=True)
@@ -62,7 +99,30 @@ class ClusterNode:
     link_address: str = ""
     """The address the outbound link dialled."""
     inbound_link: str | None = None
-    last_in_ping_gossip: int = 0
+    conf_line: Any = field(default=None, repr=False, compare=False)
+    """The cached nodes.conf line (``persist``), None when a field changed since."""
+    gossip: Any = field(default=None, repr=False, compare=False)
+    """The cached gossip entry (``gossip.gossip_entry``), None when a field changed since."""
+    changed: list[ClusterNode] | None = field(default=None, repr=False, compare=False)
+    """The table's :attr:`NodeTable.changed` list: the node joins it when its cached
+    nodes.conf line goes stale."""
+
+    def __new__(cls, *args: object, **kwargs: object) -> ClusterNode:
+        # The caches exist before __init__ assigns the first field (see __setattr__).
+        node = object.__new__(cls)
+        _set(node, "conf_line", None)
+        _set(node, "gossip", None)
+        _set(node, "changed", None)
+        return node
+
+    def __setattr__(self, name: str, value: object) -> None:
+        _set(self, name, value)
+        if name in _CACHED_FROM:
+            _set(self, "gossip", None)
+            if self.conf_line is not None:
+                _set(self, "conf_line", None)
+                if self.changed is not None:
+                    self.changed.append(self)
 
     @property
     def is_master(self) -> bool:
@@ -104,6 +164,12 @@ class NodeTable:
     def __init__(self, myself: ClusterNode) -> None:
         self.nodes: dict[str, ClusterNode] = {myself.name: myself}
         self.myself = myself
+        self._names: list[str] | None = None
+        self.changed: list[ClusterNode] = []
+        """Nodes whose cached nodes.conf line went stale since the last save."""
+        self.conf_cache: Any = None
+        """``persist``'s cached nodes.conf lines, valid while :meth:`names` is unchanged."""
+        myself.changed = self.changed
         self.links: dict[str, str] = {}
         """Outbound link name -> the node that owns it."""
         self.owner_not_claiming = 0
@@ -119,14 +185,24 @@ class NodeTable:
         """clusterLookupNode: None for unknown (or malformed) names."""
         return self.nodes.get(name)
 
+    def names(self) -> list[str]:
+        """The node names in table order (cached until the table changes; do not modify)."""
+        names = self._names
+        if names is None:
+            names = self._names = list(self.nodes)
+        return names
+
     def add(self, node: ClusterNode) -> None:
         self.nodes[node.name] = node
+        self._names = None
+        node.changed = self.changed
 
     def rename(self, node: ClusterNode, new_name: str) -> None:
         """clusterRenameNode: the handshake's random name becomes the real one."""
         del self.nodes[node.name]
         node.name = new_name
         self.nodes[new_name] = node
+        self._names = None
         if node.has_link:
             self.links[node.link_address] = new_name
 
@@ -140,6 +216,7 @@ class NodeTable:
                 node.slaveof = None
         self.free_link(victim)
         del self.nodes[victim.name]
+        self._names = None
 
     # -- links ------------------------------------------------------------------------------
     def create_link(self, node: ClusterNode, now_ms: int) -> str:
@@ -195,6 +272,8 @@ class NodeTable:
 
     def take_slots(self, node: ClusterNode, bits: int) -> None:
         """clusterDelSlot + clusterAddSlot for each slot in ``bits``: ``node`` owns them now."""
+        if not bits:
+            return
         for other in self.nodes.values():
             if other is not node and other.slots & bits:
                 other.slots &= ~bits
