@@ -15,13 +15,14 @@ and reaped at each timer run.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from labkit.actions import Action, Emit, Persist, RedisArg, RedisCommand, Reply, Send
+from labkit.actions import Action, Apply, Emit, Persist, RedisArg, RedisCommand, Reply, Send
 from labkit.core import ClientRequest, Input, Received, RedisPush, RedisReply
 from sentinel_lab import config as conf
 from sentinel_lab.convert import merge_state
@@ -37,6 +38,7 @@ from sentinel_lab.core import (
     SentinelState,
 )
 from sentinel_lab.core.replies import ErrorReply, LinkError, LinkErrorKind, reply_text
+from sentinel_lab.core.simfailure import CRASH_EXIT_STATUS, CRASH_LOG_LINE, SimulatedCrash
 from sentinel_lab.core.table import find_instance
 from sentinel_lab.events_out import EventOutput
 from sentinel_lab.links import LinkSettings, RespLink, split_addr
@@ -98,6 +100,8 @@ class SentinelDriver:
         self._queued: list[Input] = []
         self._timer: asyncio.Task[None] | None = None
         self.scripts = ScriptRunner(core, self.execute, now_ms)
+        self.crash: Callable[[int], object] = os._exit
+        """How a SENTINEL SIMULATE-FAILURE crash ends the process (tests replace it)."""
 
     @property
     def myid(self) -> str:
@@ -198,6 +202,14 @@ class SentinelDriver:
                 if stamped.level != "." and self.publish is not None:
                     payload = " ".join(p for p in (stamped.instance, stamped.details) if p)
                     self.publish(stamped.name, payload)
+            elif isinstance(action, Apply) and isinstance(action.command, SimulatedCrash):
+                # sentinelSimFailureCrash: what was saved before the event is on disk,
+                # then the log line and exit(99); nothing after it is carried out.
+                if pending is not None:
+                    self.persist(pending)
+                self.out.log("#", CRASH_LOG_LINE)
+                self.crash(CRASH_EXIT_STATUS)
+                return
             elif isinstance(action, RedisCommand | Send):
                 if pending is not None:
                     self.persist(pending)

@@ -2,7 +2,9 @@
 
 Instance lists are RESP3 maps, which RESP2 clients receive as flat arrays of bulk
 strings (the encoder downgrades them), exactly as Redis sends them. What sentinel_lab
-does not do answers ``-ERR ... is not supported by sentinel_lab yet``.
+does not do answers ``-ERR ... is not supported by sentinel_lab yet``. ``SIMULATE-FAILURE``
+and ``DEBUG`` behave as Redis's (:mod:`sentinel_lab.core.simfailure`,
+:mod:`sentinel_lab.core.debug`).
 ``SENTINEL CONFIG SET lab-early-switch yes|no`` is ours (not Redis): it turns the early
 switch on or off at run time and is never written to the config file.
 """
@@ -41,7 +43,9 @@ from sentinel_lab.core import (
     ResetRequest,
     SetRequest,
 )
+from sentinel_lab.core.debug import debug_values, set_debug_params
 from sentinel_lab.core.replies import ErrorReply
+from sentinel_lab.core.simfailure import HELP_REPLY, parse_simulate_failure
 from sentinel_lab.scripts import script_refusal
 
 if TYPE_CHECKING:
@@ -250,25 +254,10 @@ def _pending_scripts(conn: ClientConnection, args: list[bytes]) -> Frame:
 
 
 def _debug(conn: ClientConnection, args: list[bytes]) -> Frame:
+    core = _server(conn).driver.core
     if len(args) > 2:
-        return error("ERR SENTINEL DEBUG <param> <value> is not supported by sentinel_lab yet")
-    t = _server(conn).driver.core.timing
-    values = [
-        ("INFO-PERIOD", t.info_period_ms),
-        ("PING-PERIOD", t.ping_period_ms),
-        ("ASK-PERIOD", t.ask_period_ms),
-        ("PUBLISH-PERIOD", t.publish_period_ms),
-        ("DEFAULT-DOWN-AFTER", 30_000),
-        ("DEFAULT-FAILOVER-TIMEOUT", 180_000),
-        ("TILT-TRIGGER", t.tilt_trigger_ms),
-        ("TILT-PERIOD", t.tilt_period_ms),
-        ("SLAVE-RECONF-TIMEOUT", t.slave_reconf_timeout_ms),
-        ("MIN-LINK-RECONNECT-PERIOD", t.min_link_reconnect_period_ms),
-        ("ELECTION-TIMEOUT", t.election_timeout_ms),
-        ("SCRIPT-MAX-RUNTIME", 60_000),
-        ("SCRIPT-RETRY-DELAY", 30_000),
-    ]
-    return Map(tuple((bulk(k), Integer(v)) for k, v in values))
+        return _answer(set_debug_params(core, [_text(a) for a in args[2:]]))
+    return Map(tuple((bulk(k), bulk(str(v))) for k, v in debug_values(core)))
 
 
 # -- actions -------------------------------------------------------------------------------
@@ -397,14 +386,14 @@ def _config_set(conn: ClientConnection, param: str, value: str) -> Frame:
 
 
 def _simulate_failure(conn: ClientConnection, args: list[bytes]) -> Frame:
-    for arg in args[2:]:
-        option = arg.lower()
-        if option == b"help":
-            return Array((bulk("crash-after-election"), bulk("crash-after-promotion")))
-        if option in (b"crash-after-election", b"crash-after-promotion"):
-            return error(f"ERR SIMULATE-FAILURE {_text(arg)} is not supported by sentinel_lab yet")
-        return error("ERR Unknown failure simulation specified")
-    return OK
+    driver = _server(conn).driver
+    outcome = parse_simulate_failure([_text(a) for a in args[2:]])
+    driver.core.simfailure_flags = outcome.flags
+    for line in outcome.log_lines:
+        driver.out.log("#", line)
+    if outcome.reply == "HELP":
+        return Array(tuple(bulk(name) for name in HELP_REPLY))
+    return _answer(outcome.reply)
 
 
 def sentinel_command() -> Command:

@@ -156,7 +156,7 @@ class SentinelServer(RespServer):
             ("sentinel_tilt_since_seconds", -1 if not core.tilt else _tilt_seconds(self)),
             ("sentinel_running_scripts", core.scripts.running),
             ("sentinel_scripts_queue_length", len(core.scripts.jobs)),
-            ("sentinel_simulate_failure_flags", 0),
+            ("sentinel_simulate_failure_flags", int(core.simfailure_flags)),
         ]
         for index, master in enumerate(core.masters.values()):
             status = "odown" if master.o_down else "sdown" if master.s_down else "ok"

@@ -22,6 +22,8 @@ Module map (one concern each):
 ``discovery``  processing hellos
 ``query``      SENTINEL MASTERS/MASTER/... field lists
 ``admin``      SENTINEL MONITOR/REMOVE/RESET/SET
+``debug``      SENTINEL DEBUG: show and set the timer's periods
+``simfailure`` SENTINEL SIMULATE-FAILURE: flags and the crash action
 ``sentinel``   :class:`SentinelCore`, tying it together
 """
 

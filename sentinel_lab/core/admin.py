@@ -55,7 +55,14 @@ def monitor(ctx: Context, request: MonitorRequest) -> str | ErrorReply:
     if request.name in ctx.masters:
         return ErrorReply("ERR Duplicate master name.")
     try:
-        config = MasterConfig(request.name, request.host, request.port, request.quorum)
+        config = MasterConfig(
+            request.name,
+            request.host,
+            request.port,
+            request.quorum,
+            down_after_ms=ctx.timing.default_down_after_ms,
+            failover_timeout_ms=ctx.timing.default_failover_timeout_ms,
+        )
     except InvalidCoreConfigError as exc:
         return ErrorReply(f"ERR {exc}")
     master = add_master(ctx, config)

@@ -67,6 +67,10 @@ class Timing:
     """Reopen a pub/sub link silent for this many publish periods."""
     convert_to_slave_factor: int = 4
     """A returning old master is converted after this many publish periods (8 s)."""
+    default_down_after_ms: int = DEFAULT_DOWN_AFTER_MS
+    """down-after-milliseconds of a master added by SENTINEL MONITOR."""
+    default_failover_timeout_ms: int = DEFAULT_FAILOVER_TIMEOUT_MS
+    """failover-timeout of a master added by SENTINEL MONITOR."""
 
     @property
     def convert_to_slave_wait_ms(self) -> int:

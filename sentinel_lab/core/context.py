@@ -19,6 +19,7 @@ from sentinel_lab.core.instances import Instance, Master, Peer, Replica
 from sentinel_lab.core.quorum import election_winner
 from sentinel_lab.core.records import KnownReplica, KnownSentinel, MasterRecord, SentinelState
 from sentinel_lab.core.scripts import ScriptQueue
+from sentinel_lab.core.simfailure import SimFailure, crash_action
 
 __all__ = ["NOTICE", "VERBOSE", "WARNING", "Context", "instance_text"]
 
@@ -76,6 +77,8 @@ class Context:
         self.early_switch = False
         """Not Redis: report the promoted replica to clients once promotion is confirmed
         (see :mod:`sentinel_lab.core.failover`). Off by default."""
+        self.simfailure_flags = SimFailure.NONE
+        """SENTINEL SIMULATE-FAILURE (see :mod:`sentinel_lab.core.simfailure`)."""
 
     @property
     def now(self) -> int:
@@ -130,6 +133,15 @@ class Context:
     def send(self, to: str, message: object) -> None:
         """Send a message to another sentinel (``host:port``)."""
         self.out.append(Send(to, message))
+
+    def simulated_crash(self, flag: SimFailure, point: str) -> bool:
+        """If ``flag`` is set, ask the driver to crash here (``sentinelSimFailureCrash``);
+        True if it was, and the caller goes no further."""
+        action = crash_action(self.simfailure_flags, flag, point)
+        if action is None:
+            return False
+        self.out.append(action)
+        return True
 
     def flush_config(self) -> None:
         """Redis's ``sentinelFlushConfig``: persist a full snapshot, synced."""

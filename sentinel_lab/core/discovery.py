@@ -8,7 +8,7 @@ from sentinel_lab.core.hello import Hello, parse_hello
 from sentinel_lab.core.instances import Link, Master, Peer
 from sentinel_lab.core.table import add_peer, release_peer, reset_master_and_change_address
 
-__all__ = ["on_hello_payload", "process_hello"]
+__all__ = ["on_hello_payload", "process_hello", "update_address_in_all_masters"]
 
 
 def on_hello_payload(ctx: Context, payload: bytes, links: dict[str, Link]) -> None:
@@ -32,6 +32,34 @@ def _remove_runid(master: Master, runid: str, links: dict[str, Link]) -> int:
 
 def _same_addr(peer: Peer, host: str, port: int) -> bool:
     return peer.port == port and peer.host.lower() == host.lower()
+
+
+def update_address_in_all_masters(
+    ctx: Context, master: Master, peer: Peer, links: dict[str, Link]
+) -> int:
+    """``sentinelUpdateSentinelAddressInAllMasters``: ``peer`` (just re-added to
+    ``master`` at its new address) moves to that address in every other master that
+    knows its runid; the old links are dropped. ``+sentinel-address-update`` (with the
+    count) if any moved; the count."""
+    moved = 0
+    for other in ctx.masters.values():
+        match = other.sentinels.get(peer.runid)
+        if other is master or match is None:
+            continue
+        release_peer(match, links)
+        match.host, match.port = peer.host, peer.port
+        match.link = peer.link
+        peer.link.refcount += 1
+        moved += 1
+    if moved:
+        ctx.emit(
+            NOTICE,
+            "+sentinel-address-update",
+            peer,
+            f"{moved} additional matching instances",
+            master=master,
+        )
+    return moved
 
 
 def process_hello(ctx: Context, hello: Hello, links: dict[str, Link]) -> None:
@@ -63,6 +91,8 @@ def process_hello(ctx: Context, hello: Hello, links: dict[str, Link]) -> None:
         peer = add_peer(ctx, master, hello.runid, hello.ip, hello.port, links)
         if not removed:
             ctx.emit(NOTICE, "+sentinel", peer, master=master)
+        else:
+            update_address_in_all_masters(ctx, master, peer, links)
         ctx.flush_config()
     if hello.current_epoch > ctx.current_epoch:
         ctx.set_epoch(hello.current_epoch, master)

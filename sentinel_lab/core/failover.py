@@ -21,6 +21,7 @@ from sentinel_lab.core.context import NOTICE, WARNING, Context
 from sentinel_lab.core.election import get_leader
 from sentinel_lab.core.instances import FailoverState, Link, Master, ReconfState, Replica
 from sentinel_lab.core.selection import select_replica
+from sentinel_lab.core.simfailure import SimFailure
 from sentinel_lab.core.table import reset_master_and_change_address
 
 __all__ = [
@@ -89,6 +90,8 @@ def _wait_start(ctx: Context, master: Master, links: dict[str, Link]) -> None:
             abort(ctx, master)
         return
     ctx.emit(WARNING, "+elected-leader", master)
+    if ctx.simulated_crash(SimFailure.CRASH_AFTER_ELECTION, "election"):
+        return
     _enter(ctx, master, FailoverState.SELECT_SLAVE)
     ctx.emit(WARNING, "+failover-state-select-slave", master)
 
@@ -145,6 +148,8 @@ def promotion_observed(ctx: Context, master: Master, replica: Replica) -> bool:
     _enter(ctx, master, FailoverState.RECONF_SLAVES)
     ctx.flush_config()
     ctx.emit(WARNING, "+promoted-slave", replica, master=master)
+    if ctx.simulated_crash(SimFailure.CRASH_AFTER_PROMOTION, "promotion"):
+        return True
     ctx.emit(WARNING, "+failover-state-reconf-slaves", master)
     ctx.client_reconfig(master, "leader", (master.host, master.port), (replica.host, replica.port))
     send_hellos_now(ctx, master)
