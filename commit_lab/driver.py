@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
 import redis
 
@@ -36,7 +36,7 @@ from labkit.events import Event
 from labkit.realredis import Lab, RedisProcess
 from labkit.sim.records import ClientReply, ConnectionRefused, StepRecord
 
-__all__ = ["Bus", "LinkWatcher", "RealNode", "RealWorld"]
+__all__ = ["Bus", "LinkWatcher", "RealNode", "RealWorld", "WallClockWorld"]
 
 CoreBuilder = Callable[[], Core]
 
@@ -101,7 +101,36 @@ class RealNode:
         return self.core is not None
 
 
-class RealWorld:
+class WallClockWorld:
+    """The clock and run loop that the in-process world and the world of agent
+    processes share: milliseconds since the world began, and ``_once`` as one step."""
+
+    _t0: float
+
+    @property
+    def now_ms(self) -> int:
+        return int((time.monotonic() - self._t0) * 1000)
+
+    def _once(self) -> None:
+        raise NotImplementedError
+
+    def run_until_true(
+        self, condition: Callable[[Self], bool], *, deadline_ms: int, what: str
+    ) -> int:
+        """Run until ``condition`` holds; raise :class:`CommitLabError` at the deadline."""
+        while not condition(self):
+            if self.now_ms >= deadline_ms:
+                raise CommitLabError(f"timed out after {deadline_ms} ms waiting for {what}")
+            self._once()
+        return self.now_ms
+
+    def run_for(self, duration_ms: int) -> None:
+        end = self.now_ms + duration_ms
+        while self.now_ms < end:
+            self._once()
+
+
+class RealWorld(WallClockWorld):
     """Cores on the wall clock, shards in real Redis, scripted faults."""
 
     def __init__(
@@ -125,10 +154,6 @@ class RealWorld:
         self.closers: list[Callable[[], None]] = []
 
     # -- set-up --------------------------------------------------------------------
-    @property
-    def now_ms(self) -> int:
-        return int((time.monotonic() - self._t0) * 1000)
-
     def add_shard(
         self, name: str, build: Callable[[dict[str, int]], Core], opening: dict[str, int]
     ) -> RealNode:
@@ -217,21 +242,6 @@ class RealWorld:
         self.note("+restart", name)
 
     # -- running -------------------------------------------------------------------
-    def run_until_true(
-        self, condition: Callable[[RealWorld], bool], *, deadline_ms: int, what: str
-    ) -> int:
-        """Run until ``condition`` holds; raise :class:`CommitLabError` at the deadline."""
-        while not condition(self):
-            if self.now_ms >= deadline_ms:
-                raise CommitLabError(f"timed out after {deadline_ms} ms waiting for {what}")
-            self._once()
-        return self.now_ms
-
-    def run_for(self, duration_ms: int) -> None:
-        end = self.now_ms + duration_ms
-        while self.now_ms < end:
-            self._once()
-
     def _once(self) -> None:
         now = self.now_ms
         while self._queue and self._queue[0][0] <= now:

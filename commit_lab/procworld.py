@@ -41,7 +41,7 @@ from commit_lab.control import (
     decode_line,
     encode_line,
 )
-from commit_lab.driver import LinkWatcher
+from commit_lab.driver import LinkWatcher, WallClockWorld
 from commit_lab.errors import CommitLabError
 from commit_lab.shard import SHARD_DIRECTIVES, ShardStore
 from commit_lab.wire import WireError, plain_value
@@ -173,7 +173,7 @@ class ProxyNetwork:
             watcher.heal()
 
 
-class ProcessWorld:
+class ProcessWorld(WallClockWorld):
     """Agent processes on the wall clock, shards in real Redis, scripted faults."""
 
     def __init__(
@@ -212,10 +212,6 @@ class ProcessWorld:
         self._stepping: str | None = None
         self._doomed: set[str] = set()
         self.bad_lines = 0
-
-    @property
-    def now_ms(self) -> int:
-        return int((time.monotonic() - self._t0) * 1000)
 
     # -- set-up --------------------------------------------------------------------
     def add_shard(self, name: str, opening: dict[str, int]) -> ProcNode:
@@ -391,20 +387,6 @@ class ProcessWorld:
         self.note("+restart", name)
 
     # -- running -------------------------------------------------------------------
-    def run_until_true(
-        self, condition: Callable[[ProcessWorld], bool], *, deadline_ms: int, what: str
-    ) -> int:
-        while not condition(self):
-            if self.now_ms >= deadline_ms:
-                raise CommitLabError(f"timed out after {deadline_ms} ms waiting for {what}")
-            self._once()
-        return self.now_ms
-
-    def run_for(self, duration_ms: int) -> None:
-        end = self.now_ms + duration_ms
-        while self.now_ms < end:
-            self._once()
-
     def _once(self) -> None:
         while self._queue and self._queue[0][0] <= self.now_ms:
             _, _, fn = heapq.heappop(self._queue)
