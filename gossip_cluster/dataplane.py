@@ -270,12 +270,14 @@ def route(
     open_slot: OpenSlot | None = None,
     asking: bool = False,
     migrate: bool = False,
+    pubsubshard: bool = False,
 ) -> str | None:
     """getNodeByQuery for a request whose keys all hash to ``slot``: None serves it here.
 
     ``asking``: the client sent ASKING (or the command is flagged ``asking``, as
     RESTORE-ASKING is); ``migrate``: the command is MIGRATE, served by the node that
-    holds an open slot whatever its keys."""
+    holds an open slot whatever its keys; ``pubsubshard``: SSUBSCRIBE, SUNSUBSCRIBE or
+    SPUBLISH, which a replica of the slot's master serves like a READONLY client's read."""
     if owner is None:
         return UNBOUND
     if not cluster_ok:
@@ -293,7 +295,8 @@ def route(
             return TRYAGAIN if open_slot.multiple_keys and open_slot.missing else None
     if owner is myself:
         return None
-    if readonly_client and not write and myself.is_slave and myself.slaveof == owner.name:
+    local_ok = readonly_client or pubsubshard
+    if local_ok and not write and myself.is_slave and myself.slaveof == owner.name:
         return None
     return moved_text(slot, owner)
 

@@ -6,13 +6,15 @@ logs, and the backing server's replication.
 * Actions are carried out in list order: ``Persist`` writes nodes.conf atomically
   (temporary file, fsync when the core asks, rename) before any later ``Send`` goes out;
   ``Send`` goes to :class:`~gossip_cluster.bus.Bus`; ``Emit`` writes a Redis-format log
-  line and a JSON line; ``RedisCommand`` (``REPLICAOF``) is queued for the backing
-  server, in order.
+  line and a JSON line; ``RedisCommand`` (``REPLICAOF``, a manual failover's
+  ``CLIENT PAUSE`` / ``UNPAUSE``) is queued for the backing server, in order; after the
+  pause, the offset it froze is read and fed back as ``WritesPaused``.
 * Every 100 ms the backing server's ``INFO replication`` becomes a ``ReplicationInfo``.
   The same poll keeps the server's role in line with the core's (``REPLICAOF`` after a
   restart, as clusterCron's replicationSetMaster does, or when a command was lost).
-* PUBLISH/PUBLISHSHARD frames from peers are published on the backing server, and
-  :meth:`ClusterDriver.propagate_publish` sends a client's PUBLISH to the other nodes.
+* PUBLISH/PUBLISHSHARD frames from peers are published on the backing server (PUBLISH /
+  SPUBLISH), and :meth:`ClusterDriver.propagate_publish` sends a client's PUBLISH to the
+  other nodes.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import TextIO
 
 from gossip_cluster.bus import Bus
 from gossip_cluster.config import ClusterConfig
-from gossip_cluster.core import ClusterCore, LinkDown, ReplicationInfo
+from gossip_cluster.core import ClusterCore, LinkDown, ReplicationInfo, WritesPaused
 from gossip_cluster.core.inputs import CloseLink
 from gossip_cluster.core.table import ClusterNode
 from gossip_cluster.dataplane import (
@@ -51,6 +53,7 @@ from gossip_cluster.wire import ClusterState, Message, Publish, PublishShard
 from labkit.actions import Action, Emit, Persist, RedisCommand, Reply, Send
 from labkit.core import ClientRequest, Received
 from labkit.events import Event
+from labkit.resp.frames import SimpleError
 from labkit.timeline.jsonl import EventStreamWriter
 from labkit.timeline.redislog import RedisLogWriter
 
@@ -208,7 +211,9 @@ class ClusterDriver:
 
     def _on_message(self, link: str, message: Message) -> None:
         if isinstance(message, Publish | PublishShard):
-            self._redis_queue.put_nowait(("PUBLISH", message.channel, message.message))  # type: ignore[arg-type]
+            # Redis delivers a PUBLISHSHARD to its shard channel's subscribers (SSUBSCRIBE).
+            verb = "SPUBLISH" if isinstance(message, PublishShard) else "PUBLISH"
+            self._redis_queue.put_nowait((verb, message.channel, message.message))  # type: ignore[arg-type]
         self.execute(self.core.step(Received(link, message), self.now()))
 
     def _on_down(self, link: str) -> None:
@@ -286,6 +291,8 @@ class ClusterDriver:
                     self.say(f"Data server command {args[0]!r} failed: {exc}", "#")
                     await asyncio.sleep(0.1)
                     continue
+                if args[:2] == ("CLIENT", "PAUSE"):
+                    await self._report_pause(conn, reply)
                 if args and args[0] == "REPLICAOF":
                     text = " ".join(str(a) for a in args)
                     self.say(
@@ -293,6 +300,20 @@ class ClusterDriver:
                         "*",
                     )
                 break
+
+    async def _report_pause(self, conn: BackendConn, reply: object) -> None:
+        """After the manual failover's CLIENT PAUSE: the offset it froze, as WritesPaused."""
+        if isinstance(reply, SimpleError):
+            self.say(f"Data server refused CLIENT PAUSE: {reply.text}", "#")
+            return
+        try:
+            text = await call_text(conn, "INFO", "replication")
+        except BackendError as exc:
+            self.say(f"Cannot read the paused data server's offset: {exc}", "#")
+            return
+        now = self.now()
+        offset, _up, _since = parse_repl(text, now)
+        self.execute(self.core.step(WritesPaused(offset), now))
 
     async def _repl_loop(self) -> None:
         while True:

@@ -64,6 +64,8 @@ log = logging.getLogger("gossip_cluster.server")
 
 _PIPE = {b"psync", b"sync", b"monitor", b"subscribe", b"psubscribe", b"ssubscribe"}
 _EXECABORT = "EXECABORT Transaction discarded because of previous errors."
+_PUBSUBSHARD = frozenset({"ssubscribe", "sunsubscribe", "spublish"})
+"""getNodeByQuery's is_pubsubshard: served by a replica of the slot's master too."""
 
 
 @dataclass(slots=True)
@@ -329,6 +331,7 @@ class _Session:
             open_slot=open_slot,
             asking=self.asking or "asking" in spec.flags,
             migrate=spec.name == "migrate",
+            pubsubshard=spec.name in _PUBSUBSHARD,
         )
         return True if text is None else self._redirect(text)
 

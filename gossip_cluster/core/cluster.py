@@ -2,7 +2,8 @@
 
 Feed it ``Received(link, message)`` for every bus frame (see :mod:`.inputs` for link
 names), ``ClientRequest`` for CLUSTER commands, ``LinkDown`` when a connection breaks and
-``ReplicationInfo`` with the backing server's replication state; call ``tick`` every
+``ReplicationInfo`` with the backing server's replication state (``WritesPaused`` once
+it ran a manual failover's ``CLIENT PAUSE``); call ``tick`` every
 100 ms (clusterCron). It returns actions: ``Persist(NodesConf)`` first when Redis would
 save nodes.conf (``sync`` when Redis fsyncs), then ``Send(link, message)`` with the wire
 dataclasses (and ``CloseLink``), ``Emit`` with Redis's log lines, ``Reply`` to clients,
@@ -22,8 +23,14 @@ from gossip_cluster.config import ClusterConfig
 from gossip_cluster.core.commands import execute, parse_command
 from gossip_cluster.core.context import Context, FailEvidence, Policy, Todo
 from gossip_cluster.core.cron import cron
-from gossip_cluster.core.inputs import ClusterCommand, CommandError, LinkDown, ReplicationInfo
-from gossip_cluster.core.packets import process_packet
+from gossip_cluster.core.inputs import (
+    ClusterCommand,
+    CommandError,
+    LinkDown,
+    ReplicationInfo,
+    WritesPaused,
+)
+from gossip_cluster.core.packets import process_packet, writes_paused
 from gossip_cluster.core.persist import finish_load, load_conf, to_conf
 from gossip_cluster.core.roles import handle_manual_failover, role_of
 from gossip_cluster.core.slots import update_state
@@ -44,7 +51,9 @@ from labkit.core import ClientRequest, Received, RedisPush, RedisReply
 
 __all__ = ["ClusterCore", "CoreInput"]
 
-CoreInput = Received | ClientRequest | RedisReply | RedisPush | LinkDown | ReplicationInfo
+CoreInput = (
+    Received | ClientRequest | RedisReply | RedisPush | LinkDown | ReplicationInfo | WritesPaused
+)
 _HANDLED = (Ping, Pong, Meet, Fail, FailoverAuthRequest, FailoverAuthAck, Update, MfStart)
 
 
@@ -175,6 +184,8 @@ class ClusterCore:
             ctx.repl_offset = event.offset
             ctx.repl_link_up = event.master_link_up
             ctx.repl_since_ms = event.since_ms
+        elif isinstance(event, WritesPaused):
+            writes_paused(ctx, event.offset)
         return self._finish()
 
     # -- step framing ----------------------------------------------------------------------------

@@ -105,6 +105,9 @@ class ManualFailover:
     slave: str | None = None
     """On a master: the replica that asked (MFSTART)."""
     master_offset: int = -1
+    paused: bool = False
+    """On a master with a backing server: the server confirmed the write pause
+    (``WritesPaused``), so the offset in our headers is final and they carry PAUSED."""
 
 
 class Policy:
@@ -280,7 +283,8 @@ class Context:
         master = me
         if me.is_slave and me.slaveof is not None:
             master = self.table.get(me.slaveof) or me
-        if me.is_master and self.mf.end_ms:
+        mf = self.mf
+        if me.is_master and mf.end_ms and (mf.paused or self.data_server is None):
             mflags |= MessageFlag.PAUSED
         key = (
             me.name,

@@ -38,6 +38,7 @@ __all__ = [
     "SetConfigEpoch",
     "SetSlot",
     "Status",
+    "WritesPaused",
     "inbound_link",
     "is_inbound",
     "link_ips",
@@ -65,6 +66,15 @@ class ReplicationInfo:
     offset: int
     master_link_up: bool = True
     since_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WritesPaused:
+    """The backing server ran the core's ``CLIENT PAUSE <ms> WRITE`` (a manual failover's
+    pause on the master); ``offset`` is its ``master_repl_offset`` read after the pause, so
+    no write that a client saw acknowledged lies beyond it."""
+
+    offset: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,10 @@ from gossip_cluster.wire.messages import (
     Update,
 )
 
-__all__ = ["process_packet"]
+__all__ = ["MF_PAUSE_MULT", "process_packet", "writes_paused"]
+
+MF_PAUSE_MULT = 2
+"""CLUSTER_MF_PAUSE_MULT: a master pauses writes for this many manual-failover timeouts."""
 
 
 def _sender(ctx: Context, link: str, inbound: bool, header: Header) -> ClusterNode | None:
@@ -101,6 +104,11 @@ def process_packet(ctx: Context, link: str, message: Message) -> None:
         reset_manual_failover(ctx)
         ctx.mf.end_ms = now + ctx.config.manual_failover_timeout_ms
         ctx.mf.slave = sender.name
+        # pauseClients(PAUSE_DURING_FAILOVER, ..., PAUSE_ACTIONS_CLIENT_WRITE_SET): the
+        # backing server holds writes (reads go on); our headers say PAUSED once the
+        # driver reports the pause done with the offset it froze (WritesPaused).
+        pause_ms = ctx.config.manual_failover_timeout_ms * MF_PAUSE_MULT
+        ctx.redis("CLIENT", "PAUSE", pause_ms, "WRITE")
         ctx.log(Level.WARNING, f"Manual failover requested by replica {sender.name}.")
         send_ping(ctx, link, MessageType.PING, None if inbound else ctx.table.link_owner(link))
     elif isinstance(message, Update):
@@ -254,3 +262,19 @@ def _update_address(ctx: Context, node: ClusterNode, link: str, header: Header) 
 
 def _valid_name(name: str) -> bool:
     return len(name) == 40 and all("a" <= c <= "z" or "0" <= c <= "9" for c in name)
+
+
+def writes_paused(ctx: Context, offset: int) -> None:
+    """The backing server paused writes at ``offset``: from now on our headers carry PAUSED
+    and that offset, and the replica that asked hears it at once (as Redis's MFSTART
+    handler pings it)."""
+    mf = ctx.mf
+    myself = ctx.myself
+    if not mf.end_ms or mf.slave is None or mf.paused or not myself.is_master:
+        return  # the failover ended (or never began) before the pause came back
+    mf.paused = True
+    ctx.repl_offset = offset
+    ctx.log(Level.VERBOSE, f"Writes paused for the manual failover at offset {offset}.")
+    replica = ctx.table.get(mf.slave)
+    if replica is not None and replica.link_ctime is not None:
+        send_ping(ctx, replica.link_address, MessageType.PING, replica)

@@ -197,7 +197,10 @@ def handle_manual_failover(ctx: Context) -> None:
     mf = ctx.mf
     if not mf.end_ms or mf.can_start or mf.master_offset == -1:
         return
-    if mf.master_offset == ctx.repl_offset:
+    # Redis waits for ==; a backing master that is not in cluster mode still sends its
+    # replicas a PING now and then while paused, which moves both offsets past the one the
+    # master announced. Every acknowledged write is at or below it, so >= is as safe.
+    if ctx.repl_offset >= mf.master_offset:
         mf.can_start = True
         ctx.log(
             Level.WARNING, "All master replication stream processed, manual failover can start."

@@ -55,8 +55,13 @@ def set_master(ctx: Context, master: ClusterNode) -> None:
 
 
 def reset_manual_failover(ctx: Context) -> None:
-    """resetManualFailover."""
+    """resetManualFailover: a master that paused its clients for the failover resumes them
+    whatever the outcome (after any REPLICAOF already queued: paused writes then meet a
+    replica and are refused, never acknowledged)."""
     mf = ctx.mf
+    if mf.slave is not None:
+        ctx.redis("CLIENT", "UNPAUSE")
+    mf.paused = False
     mf.end_ms = 0
     mf.can_start = False
     mf.slave = None

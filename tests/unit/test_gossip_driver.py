@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from hypothesis import given
@@ -145,14 +146,38 @@ def test_routing() -> None:
 def test_replica_serves_reads_only_after_readonly() -> None:
     master = _node("m", F.MASTER)
     me = _node("r", F.MYSELF | F.SLAVE, slaveof=master.name, port=7002)
-    kw = {"cluster_ok": True}
-    assert route(9, master, me, write=False, readonly_client=True, **kw) is None
-    assert route(9, master, me, write=True, readonly_client=True, **kw) == "MOVED 9 10.0.0.1:7000"
-    assert route(9, master, me, write=False, readonly_client=False, **kw) == "MOVED 9 10.0.0.1:7000"
+    assert route(9, master, me, write=False, readonly_client=True, cluster_ok=True) is None
+    assert (
+        route(9, master, me, write=True, readonly_client=True, cluster_ok=True)
+        == "MOVED 9 10.0.0.1:7000"
+    )
+    assert (
+        route(9, master, me, write=False, readonly_client=False, cluster_ok=True)
+        == "MOVED 9 10.0.0.1:7000"
+    )
     elsewhere = _node("x", F.MASTER, port=7003)
-    assert route(9, elsewhere, me, write=False, readonly_client=True, **kw) == (
+    assert route(9, elsewhere, me, write=False, readonly_client=True, cluster_ok=True) == (
         "MOVED 9 10.0.0.1:7003"
     )
+
+
+class _ShardRead(TypedDict):
+    cluster_ok: bool
+    write: bool
+    readonly_client: bool
+    pubsubshard: bool
+
+
+_SHARD_READ = _ShardRead(cluster_ok=True, write=False, readonly_client=False, pubsubshard=True)
+
+
+def test_replica_serves_sharded_pubsub_of_its_master_without_readonly() -> None:
+    """getNodeByQuery's is_pubsubshard: SSUBSCRIBE/SPUBLISH stay on a replica of the owner."""
+    master = _node("m", F.MASTER)
+    me = _node("r", F.MYSELF | F.SLAVE, slaveof=master.name, port=7002)
+    assert route(9, master, me, **_SHARD_READ) is None
+    elsewhere = _node("x", F.MASTER, port=7003)
+    assert route(9, elsewhere, me, **_SHARD_READ) == "MOVED 9 10.0.0.1:7003"
 
 
 def test_slot_of_keys() -> None:
