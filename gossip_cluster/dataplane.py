@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gossip_cluster.core.table import ClusterNode
 from gossip_cluster.errors import GossipClusterError
-from labkit.realredis import reaper
-from labkit.realredis.binaries import find_binaries
 from labkit.realredis.errors import RealRedisError
 from labkit.realredis.ports import free_port
-from labkit.realredis.process import Kind, RedisProcess
+from labkit.realredis.process import RedisProcess
 from labkit.resp import NEED_DATA, ReplyParser, RespProtocolError, encode_command
 from labkit.resp.frames import Array, BulkString, Frame, Integer, SimpleError, SimpleString
 
@@ -445,16 +442,14 @@ class BackingServer:
             return
         self.owned_dir.mkdir(parents=True, exist_ok=True)
         (self.owned_dir / "dump.rdb").unlink(missing_ok=True)
-        self._proc = RedisProcess(
+        self._proc = RedisProcess.owned(
+            "gossip-cluster",
             "backing",
-            Kind.SERVER,
             self.owned_dir,
             self.host,
             self.port,
             # A replica of this server gets its full sync at once (Redis waits 5 s).
             [("repl-diskless-sync-delay", 0)],
-            run_id=os.environ.get(reaper.RUN_ENV, "gossip-cluster"),
-            binaries=find_binaries(),
         )
         try:
             self._proc.start(ready_timeout_s=30.0)

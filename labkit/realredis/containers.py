@@ -361,19 +361,14 @@ class ContainerLab:
         start: bool = True,
     ) -> RedisContainer:
         """A real Sentinel (``redis-server --sentinel``) monitoring ``master`` by its address."""
-        directives = sentinel_directives(
-            master_name,
-            master.ip,
-            master.port,
-            quorum=quorum,
-            down_after_ms=down_after_ms,
-            failover_timeout_ms=failover_timeout_ms,
-            parallel_syncs=parallel_syncs,
-            auth_pass=master.password,
+        return self._sentinel(
+            master,
+            (master_name, quorum, down_after_ms, failover_timeout_ms, parallel_syncs),
+            name=name or f"sentinel-{sum(n.kind is Kind.SENTINEL for n in self.containers) + 1}",
+            extra=extra,
+            start=start,
+            ours=False,
         )
-        directives += extra or []
-        name = name or f"sentinel-{sum(n.kind is Kind.SENTINEL for n in self.containers) + 1}"
-        return self._add(name, Kind.SENTINEL, directives, password=None, start=start)
 
     def lab_sentinel(
         self,
@@ -390,6 +385,27 @@ class ContainerLab:
     ) -> RedisContainer:
         """Our Sentinel (``python -m sentinel_lab``) monitoring ``master``, configured as
         :meth:`sentinel` configures a real one (plus its own address to announce)."""
+        count = sum(isinstance(n, LabSentinelContainer) for n in self.containers)
+        return self._sentinel(
+            master,
+            (master_name, quorum, down_after_ms, failover_timeout_ms, parallel_syncs),
+            name=name or f"lab-sentinel-{count + 1}",
+            extra=extra,
+            start=start,
+            ours=True,
+        )
+
+    def _sentinel(
+        self,
+        master: RedisContainer,
+        settings: tuple[str, int, int, int, int],
+        *,
+        name: str,
+        extra: Sequence[tuple[str, ConfigValue]] | None,
+        start: bool,
+        ours: bool,
+    ) -> RedisContainer:
+        master_name, quorum, down_after_ms, failover_timeout_ms, parallel_syncs = settings
         directives = sentinel_directives(
             master_name,
             master.ip,
@@ -401,9 +417,7 @@ class ContainerLab:
             auth_pass=master.password,
         )
         directives += extra or []
-        count = sum(isinstance(n, LabSentinelContainer) for n in self.containers)
-        name = name or f"lab-sentinel-{count + 1}"
-        return self._add(name, Kind.SENTINEL, directives, password=None, start=start, ours=True)
+        return self._add(name, Kind.SENTINEL, directives, password=None, start=start, ours=ours)
 
     def raft_cluster(
         self,

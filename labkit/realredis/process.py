@@ -92,6 +92,31 @@ class RedisProcess:
         workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(render_config(self._base_directives() + directives))
 
+    @classmethod
+    def owned(
+        cls,
+        component: str,
+        name: str,
+        workdir: Path,
+        host: str,
+        port: int,
+        directives: list[tuple[str, ConfigValue]] | None = None,
+    ) -> Self:
+        """A ``redis-server`` that a component (a Raft or cluster node) starts and owns
+        outside any :class:`~labkit.realredis.Lab`: marked with the lab run of the
+        environment, or with ``component`` when there is none, so that the leftover
+        checks and ``redis-lab cleanup`` find it."""
+        return cls(
+            name,
+            Kind.SERVER,
+            workdir,
+            host,
+            port,
+            list(directives or []),
+            run_id=os.environ.get(reaper.RUN_ENV, component),
+            binaries=find_binaries(),
+        )
+
     def __repr__(self) -> str:
         return f"<RedisProcess {self.name} {self.kind.value} {self.address} pid={self.pid}>"
 

@@ -28,7 +28,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from labkit.events import Event
 from labkit.realredis import Lab, RedisProcess, TopologyError, wait_until
 from labkit.realredis.labgossip import create_cluster_of, start_gossip_node
 from labkit.timeline.html import write_html
-from labkit.timeline.merge import Anchor, Timeline, merge
+from labkit.timeline.merge import Anchor, Timeline, merge, side_by_side
 from labkit.timeline.report import SummaryTable
 
 __all__ = [
@@ -486,21 +486,6 @@ def per_node_text(run: ClusterRun) -> str:
             )
         )
     return "\n".join(lines)
-
-
-def side_by_side(runs: Sequence[ClusterRun]) -> Timeline:
-    """Several runs on one axis, each shifted so that its kill is the zero."""
-    base = min(r.zero.wall_ns for r in runs)
-    sources: list[list[Event]] = []
-    for run in runs:
-        per_source: dict[str, list[Event]] = {}
-        for entry in run.timeline:
-            event = entry.event
-            label = f"{run.kind} {event.source}"
-            moved = replace(event, source=label, wall_ns=base + entry.rel_ns, mono_ns=None)
-            per_source.setdefault(label, []).append(moved)
-        sources.extend(per_source.values())
-    return merge(sources, Anchor(wall_ns=base))
 
 
 def write_report(

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
-from labkit.events import Event
 from labkit.studies.sentinel import KINDS, PHASES, FailoverRun
 from labkit.timeline.html import write_html
-from labkit.timeline.merge import Anchor, Timeline, first_occurrences, merge
+from labkit.timeline.merge import first_occurrences, side_by_side
 from labkit.timeline.render import render_first_occurrences
 from labkit.timeline.report import SummaryTable
 
@@ -130,21 +128,6 @@ def per_sentinel_text(run: FailoverRun) -> str:
     """One run's first occurrences per sentinel (seconds after the kill)."""
     table = {n: run.phases[n] for n in run.sentinels}
     return render_first_occurrences(table, corner=f"{run.kind} sentinel")
-
-
-def side_by_side(runs: Sequence[FailoverRun]) -> Timeline:
-    """Several runs on one axis, each shifted so that its kill is the zero."""
-    base = min(r.zero.wall_ns for r in runs)
-    sources: list[list[Event]] = []
-    for run in runs:
-        per_source: dict[str, list[Event]] = {}
-        for entry in run.timeline:
-            event = entry.event
-            label = f"{run.kind} {event.source}"
-            moved = replace(event, source=label, wall_ns=base + entry.rel_ns, mono_ns=None)
-            per_source.setdefault(label, []).append(moved)
-        sources.extend(per_source.values())
-    return merge(sources, Anchor(wall_ns=base))
 
 
 def write_report(

@@ -16,8 +16,8 @@ the event inside its list.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Literal, Protocol
 
 from labkit.events import Event
 from labkit.timeline.errors import MergeError
@@ -25,11 +25,13 @@ from labkit.timeline.errors import MergeError
 __all__ = [
     "Anchor",
     "Clock",
+    "KilledRun",
     "TimedEvent",
     "Timeline",
     "first_occurrence",
     "first_occurrences",
     "merge",
+    "side_by_side",
 ]
 
 Clock = Literal["wall", "mono"]
@@ -173,3 +175,31 @@ def _missing_mono(sources: Sequence[Sequence[Event]], anchor: Anchor) -> str:
             if event.mono_ns is None:
                 return f"clock='mono' but an event of {event.source!r} has no mono_ns: {event.name}"
     return "clock='mono' is not possible"  # pragma: no cover - unreachable by the caller's check
+
+
+class KilledRun(Protocol):
+    """One run of a side-by-side study: its kind (``real``, ``ours``), the moment of its
+    fault, and its timeline."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def zero(self) -> Anchor: ...
+    @property
+    def timeline(self) -> Timeline: ...
+
+
+def side_by_side(runs: Sequence[KilledRun]) -> Timeline:
+    """Several runs on one axis, each shifted so that its fault is the zero; every
+    source is labelled with its run's kind (``real node-1``, ``ours node-1``)."""
+    base = min(r.zero.wall_ns for r in runs)
+    sources: list[list[Event]] = []
+    for run in runs:
+        per_source: dict[str, list[Event]] = {}
+        for entry in run.timeline:
+            event = entry.event
+            label = f"{run.kind} {event.source}"
+            moved = replace(event, source=label, wall_ns=base + entry.rel_ns, mono_ns=None)
+            per_source.setdefault(label, []).append(moved)
+        sources.extend(per_source.values())
+    return merge(sources, Anchor(wall_ns=base))

@@ -23,11 +23,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from labkit.realredis import reaper
-from labkit.realredis.binaries import find_binaries
 from labkit.realredis.errors import RealRedisError
 from labkit.realredis.ports import free_port
-from labkit.realredis.process import Kind, RedisProcess
+from labkit.realredis.process import RedisProcess
 from labkit.resp.frames import Array, BulkString, Integer, Map, SimpleError
 from redis_raft.driver.respclient import LinkError, RespClient
 from redis_raft.errors import RaftError
@@ -80,15 +78,8 @@ class BackingServer:
         else:
             dump.unlink(missing_ok=True)
         if self._proc is None:
-            self._proc = RedisProcess(
-                "backing",
-                Kind.SERVER,
-                self.owned_dir,
-                self.host,
-                self.port,
-                [],
-                run_id=os.environ.get(reaper.RUN_ENV, "redis-raft"),
-                binaries=find_binaries(),
+            self._proc = RedisProcess.owned(
+                "redis-raft", "backing", self.owned_dir, self.host, self.port
             )
         try:
             self._proc.start(ready_timeout_s=30.0)
@@ -134,15 +125,7 @@ async def copy_rdb_into(target: RespClient, rdb: bytes, *, applied_index: int) -
     """
     workdir = Path(tempfile.mkdtemp(prefix="redis-raft-restore-"))
     (workdir / "dump.rdb").write_bytes(rdb)
-    helper = RedisProcess(
-        "restore",
-        Kind.SERVER,
-        workdir,
-        "127.0.0.1",
-        free_port(),
-        [],
-        run_id=os.environ.get(reaper.RUN_ENV, "redis-raft"),
-    )
+    helper = RedisProcess.owned("redis-raft", "restore", workdir, "127.0.0.1", free_port())
     copied = 0
     try:
         try:
